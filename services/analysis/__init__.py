@@ -1,0 +1,1 @@
+"""The analysis service: analyses, reports, chat data and exports."""

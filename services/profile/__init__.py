@@ -1,0 +1,1 @@
+"""The profile service: user profiles, avatars and live comment sessions."""

@@ -1,0 +1,76 @@
+"""One mechanism renders every error of every service: typed errors, FastAPI's
+validation errors, Starlette's HTTP errors and anything unexpected (a bare 500
+that says only that something failed, with the request id)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shared.dialects import VALIDATION_STATUS, Dialect, dialect_for_path, render_error
+from shared.errors import QuarryError, ValidationFailed, error_for_status
+from shared.log import get_logger
+from shared.request_context import current_request_id
+
+log = get_logger("shared.errors")
+
+
+def error_response(error: QuarryError, path: str, *, status: int | None = None) -> JSONResponse:
+    """Render ``error`` for the route at ``path`` in that route's dialect."""
+    dialect = dialect_for_path(path)
+    body = render_error(error, dialect, current_request_id())
+    return JSONResponse(body, status_code=status or error.status_code, headers=error.headers)
+
+
+def validation_details(errors: Any) -> list[dict[str, Any]]:
+    """FastAPI's validation list without the submitted input echoed back."""
+    out: list[dict[str, Any]] = []
+    for item in errors:
+        entry = {"loc": list(item.get("loc", ())), "msg": item.get("msg"), "type": item.get("type")}
+        out.append(entry)
+    return out
+
+
+def validation_error(path: str, errors: Any) -> JSONResponse:
+    details = validation_details(errors)
+    fields = ", ".join(".".join(str(p) for p in d["loc"][1:] or d["loc"]) for d in details)
+    err = ValidationFailed(f"Invalid request: {fields}" if fields else None, details=details)
+    dialect: Dialect = dialect_for_path(path)
+    return error_response(err, path, status=VALIDATION_STATUS[dialect])
+
+
+async def _quarry_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, QuarryError)
+    if exc.status_code >= 500:
+        log.warning("request_failed", code=exc.code, status=exc.status_code, path=request.url.path)
+    return error_response(exc, request.url.path)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return validation_error(request.url.path, exc.errors())
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    message = exc.detail if isinstance(exc.detail, str) else None
+    err = error_for_status(exc.status_code, message)
+    if exc.headers:
+        err.headers.update(exc.headers)
+    return error_response(err, request.url.path, status=exc.status_code)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    log.error("unhandled_exception", path=request.url.path, exc_info=exc)
+    return error_response(QuarryError(), request.url.path)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(QuarryError, _quarry_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)

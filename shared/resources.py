@@ -1,0 +1,80 @@
+"""Pooled clients a process opens once in its lifespan: database engine, Redis,
+HTTP, S3, SQS. Each opener registers its health check on the app."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.aws import open_s3, open_sqs
+from shared.database import create_engine, ping, session_factory
+from shared.settings import CommonSettings
+
+
+async def open_database(
+    stack: AsyncExitStack, app: FastAPI, settings: CommonSettings, schema: str
+) -> AsyncEngine:
+    engine = create_engine(settings.database_url, schema, pool_size=settings.database_pool_size)
+    stack.push_async_callback(engine.dispose)
+    app.state.engine = engine
+    app.state.sessions = session_factory(engine)
+
+    async def check() -> dict[str, Any]:
+        await ping(engine)
+        return {"database_type": "postgresql", "schema": schema}
+
+    app.state.health_checks["database"] = check
+    return engine
+
+
+async def open_redis(stack: AsyncExitStack, app: FastAPI, settings: CommonSettings) -> Redis:
+    redis = Redis.from_url(
+        settings.redis_url,
+        socket_timeout=2.0,
+        socket_connect_timeout=2.0,
+        health_check_interval=30,
+    )
+    stack.push_async_callback(redis.aclose)
+    app.state.redis = redis
+
+    async def check() -> None:
+        await redis.ping()
+
+    app.state.health_checks["redis"] = check
+    return redis
+
+
+async def open_http(
+    stack: AsyncExitStack, app: FastAPI, settings: CommonSettings
+) -> httpx.AsyncClient:
+    client = httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.http_timeout_seconds, connect=3.0),
+        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+    )
+    stack.push_async_callback(client.aclose)
+    app.state.http = client
+    return client
+
+
+async def open_object_storage(
+    stack: AsyncExitStack, app: FastAPI, settings: CommonSettings
+) -> tuple[Any, Any]:
+    s3 = await open_s3(stack, settings)
+    sqs = await open_sqs(stack, settings)
+    app.state.s3 = s3
+    app.state.sqs = sqs
+
+    async def check_s3() -> None:
+        await s3.list_buckets()
+
+    async def check_sqs() -> None:
+        await sqs.list_queues(MaxResults=1)
+
+    app.state.health_checks["s3"] = check_s3
+    app.state.health_checks["sqs"] = check_sqs
+    return s3, sqs

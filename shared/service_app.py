@@ -1,0 +1,76 @@
+"""The one ASGI app factory: every service gets the same request ids, logging,
+metrics, error handling, ``/health`` and ``/metrics``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from shared.error_handlers import install_error_handlers
+from shared.health import HealthCheck, overall, run_checks
+from shared.log import configure_logging
+from shared.metrics import MetricsMiddleware, metrics_endpoint
+from shared.request_context import RequestIdMiddleware
+from shared.settings import CommonSettings
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+def health_checks(app: FastAPI) -> dict[str, HealthCheck]:
+    """The component checks a service registered during start-up."""
+    checks: dict[str, HealthCheck] = app.state.health_checks
+    return checks
+
+
+def create_service_app(
+    *,
+    name: str,
+    title: str,
+    settings: CommonSettings,
+    lifespan: Lifespan,
+    routers: Sequence[APIRouter] = (),
+    description: str = "",
+) -> FastAPI:
+    """A FastAPI app for service ``name`` with the platform's common behaviour."""
+    configure_logging(name, settings.log_level, json=settings.log_json)
+    app = FastAPI(
+        title=title,
+        description=description,
+        version=settings.version,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json",
+        redirect_slashes=False,
+    )
+    app.state.settings = settings
+    app.state.service_name = name
+    app.state.health_checks = {}
+    install_error_handlers(app)
+    for router in routers:
+        app.include_router(router)
+
+    @app.get("/health", include_in_schema=False)
+    async def health(request: Request) -> JSONResponse:
+        components = await run_checks(health_checks(request.app))
+        status = overall(components)
+        body: dict[str, Any] = {
+            "status": status,
+            "service": name,
+            "version": settings.version,
+            "components": components,
+        }
+        return JSONResponse(body, status_code=200 if status == "healthy" else 503)
+
+    app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
+    app.add_middleware(MetricsMiddleware, service=name)
+    app.add_middleware(RequestIdMiddleware)
+    return app
+
+
+async def no_lifespan(_: FastAPI) -> AsyncIterator[None]:
+    yield
