@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.dialects import VALIDATION_STATUS, Dialect, dialect_for_path, render_error
 from shared.errors import QuarryError, ValidationFailed, error_for_status
@@ -64,13 +65,40 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(err, request.url.path, status=exc.status_code)
 
 
-async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    log.error("unhandled_exception", path=request.url.path, exc_info=exc)
-    return error_response(QuarryError(), request.url.path)
+class UnhandledErrorMiddleware:
+    """Turns an unexpected exception into the generic 500 of the route's dialect.
+
+    It sits inside the request-id middleware (Starlette's own last-resort handler
+    runs outside every middleware, where the request id is already gone), logs the
+    traceback, and tells the client only that something failed.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            log.error("unhandled_exception", path=scope.get("path"), exc_info=exc)
+            if started:
+                raise
+            response = error_response(QuarryError(), str(scope.get("path", "")))
+            await response(scope, receive, send)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(QuarryError, _quarry_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected_error)

@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from shared.error_handlers import install_error_handlers
+from shared.error_handlers import UnhandledErrorMiddleware, install_error_handlers
 from shared.health import HealthCheck, overall, run_checks
 from shared.log import configure_logging
 from shared.metrics import MetricsMiddleware, metrics_endpoint
@@ -67,6 +67,8 @@ def create_service_app(
         return JSONResponse(body, status_code=200 if status == "healthy" else 503)
 
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
+    # Outermost last: request id, then metrics, then the last-resort 500.
+    app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(MetricsMiddleware, service=name)
     app.add_middleware(RequestIdMiddleware)
     return app
