@@ -1,0 +1,120 @@
+"""The backing services (PostgreSQL, Redis, S3 + SQS), started for real on loopback
+without Docker or root: ``make up`` keeps their data under ``QUARRY_DATA_DIR``,
+the tests start throw-away ones.
+
+A component whose URL is configured (``DATABASE_URL``, ``REDIS_URL``,
+``S3_ENDPOINT_URL`` / ``SQS_ENDPOINT_URL``) is used as it is; we start only the rest.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from deploy.moto_server import endpoint, launch_moto
+from deploy.postgres import run_postgres
+from deploy.redis_server import run_redis
+
+DUMMY_AWS_CREDENTIAL = "testing"
+DEFAULT_AWS_REGION = "us-east-1"
+
+
+@dataclass(frozen=True)
+class BackingServices:
+    """Where the backing services answer, and which of them we started ourselves."""
+
+    database_url: str
+    redis_url: str
+    s3_endpoint_url: str
+    sqs_endpoint_url: str
+    aws_region: str = DEFAULT_AWS_REGION
+    aws_access_key_id: str = DUMMY_AWS_CREDENTIAL
+    aws_secret_access_key: str = DUMMY_AWS_CREDENTIAL
+    started: tuple[str, ...] = ()
+
+    def env(self) -> dict[str, str]:
+        """The environment variables every process reads to reach them."""
+        return {
+            "DATABASE_URL": self.database_url,
+            "REDIS_URL": self.redis_url,
+            "S3_ENDPOINT_URL": self.s3_endpoint_url,
+            "SQS_ENDPOINT_URL": self.sqs_endpoint_url,
+            "AWS_REGION": self.aws_region,
+            "AWS_ACCESS_KEY_ID": self.aws_access_key_id,
+            "AWS_SECRET_ACCESS_KEY": self.aws_secret_access_key,
+        }
+
+
+def _throwaway_dir(stack: ExitStack, prefix: str) -> Path:
+    """A fresh directory under the system temp dir (world-traversable, unlike
+    pytest's per-user base directory), removed on exit."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    stack.callback(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
+@contextmanager
+def start_backing(
+    data_dir: Path,
+    *,
+    persistent: bool,
+    configured: Mapping[str, str] | None = None,
+    console: bool = False,
+) -> Iterator[BackingServices]:
+    """Start what is not ``configured`` and wait until each answers; stop it all on exit,
+    errors and Ctrl-C included.
+
+    ``persistent`` keeps PostgreSQL and Redis data under ``data_dir`` (durable settings);
+    otherwise PostgreSQL lives in a fresh temp dir with fsync off and Redis in memory.
+    Logs go to ``data_dir/logs``.
+    """
+    configured = {k: v for k, v in (configured or {}).items() if v}
+    logs = data_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    started: list[str] = []
+    with ExitStack() as stack:
+        s3_url = configured.get("S3_ENDPOINT_URL")
+        sqs_url = configured.get("SQS_ENDPOINT_URL")
+        moto = None
+        if s3_url is None or sqs_url is None:
+            # moto is the slowest to boot: let it start while the others do.
+            moto = launch_moto(log_path=logs / "moto.log", console=console)
+            stack.callback(moto.stop)
+            started.append("moto")
+
+        database_url = configured.get("DATABASE_URL")
+        if database_url is None:
+            # A fresh temp dir is handed to the server's account as the data dir itself.
+            pgdata = data_dir / "postgres" if persistent else _throwaway_dir(stack, "quarry-pg-")
+            database_url = stack.enter_context(
+                run_postgres(
+                    pgdata, log_path=logs / "postgres.log", durable=persistent, console=console
+                )
+            )
+            started.append("postgres")
+
+        redis_url = configured.get("REDIS_URL")
+        if redis_url is None:
+            redis_dir = data_dir / "redis" if persistent else _throwaway_dir(stack, "quarry-redis-")
+            redis_url = stack.enter_context(
+                run_redis(
+                    redis_dir, log_path=logs / "redis.log", durable=persistent, console=console
+                )
+            )
+            started.append("redis")
+
+        moto_url = endpoint(moto.wait()) if moto is not None else ""
+        yield BackingServices(
+            database_url=database_url,
+            redis_url=redis_url,
+            s3_endpoint_url=s3_url or moto_url,
+            sqs_endpoint_url=sqs_url or moto_url,
+            aws_region=configured.get("AWS_REGION", DEFAULT_AWS_REGION),
+            aws_access_key_id=configured.get("AWS_ACCESS_KEY_ID", DUMMY_AWS_CREDENTIAL),
+            aws_secret_access_key=configured.get("AWS_SECRET_ACCESS_KEY", DUMMY_AWS_CREDENTIAL),
+            started=tuple(started),
+        )

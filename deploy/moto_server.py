@@ -1,0 +1,53 @@
+"""moto in server mode: S3 and SQS over HTTP on loopback, for the same aioboto3 code
+that talks to AWS in production (``endpoint_url``).
+
+It runs as a subprocess (``python -m moto.server``), not in-process, so it dies with
+the launcher. moto keeps its state in memory: buckets, objects and queues do not
+survive a restart (configure a real S3/SQS for that; see the README).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from deploy.processes import ServerLaunch, StartupError, spawn
+
+HOST = "127.0.0.1"
+
+
+def endpoint(port: int) -> str:
+    return f"http://{HOST}:{port}"
+
+
+def _answers(port: int) -> bool:
+    url = f"{endpoint(port)}/moto-api/data.json"
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - our loopback URL
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def launch_moto(*, log_path: Path, console: bool = False) -> ServerLaunch:
+    """Start S3 + SQS on a free loopback port; ``.wait()`` for it (it takes ~2 s to
+    import, so the launcher boots the other servers meanwhile)."""
+    if importlib.util.find_spec("moto.server") is None:
+        raise StartupError(
+            "moto is not installed: run `make up`/`make test` (they install the dev "
+            "dependencies), or set S3_ENDPOINT_URL and SQS_ENDPOINT_URL."
+        )
+    return ServerLaunch(
+        lambda port: spawn(
+            "moto",
+            [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)],
+            log_path=log_path,
+            console=console,
+        ),
+        _answers,
+        what="moto (S3/SQS)",
+        timeout=60,
+    )

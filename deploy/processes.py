@@ -1,0 +1,238 @@
+"""Child processes the launcher owns: each in its own process group, its output in a
+log file (and, for ``make up``, on the console with a name prefix), stopped with a
+signal and then killed, group and all, so nothing outlives the launcher.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import functools
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from deploy.ports import free_port
+from deploy.privileges import Account
+
+_PR_SET_PDEATHSIG = 1
+
+
+class StartupError(RuntimeError):
+    """A process or server did not become ready; the message says which and why."""
+
+
+def _libc_prctl() -> Callable[[int, int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    prctl: Callable[[int, int], int] = ctypes.CDLL(name, use_errno=True).prctl
+    return prctl
+
+
+_PRCTL = _libc_prctl()
+
+
+def _die_with_parent(sig: int) -> Callable[[], None] | None:
+    """A pre-exec hook: the kernel sends ``sig`` to the child if the launcher dies,
+    even by SIGKILL, so a crashed launcher leaves no orphan servers behind.
+
+    It runs after the child switched user (the death signal survives only that way).
+    """
+    prctl = _PRCTL
+    if prctl is None:
+        return None
+
+    def hook() -> None:
+        prctl(_PR_SET_PDEATHSIG, sig)
+
+    return hook
+
+
+@dataclass
+class ManagedProcess:
+    """One child process (the leader of its own process group)."""
+
+    name: str
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+    stop_signal: int = signal.SIGTERM
+    _pump: threading.Thread | None = field(default=None, repr=False)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    @property
+    def running(self) -> bool:
+        return self.popen.poll() is None
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def _signal_group(self, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.popen.pid, sig)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """``stop_signal`` to the leader, then SIGKILL to the whole group after ``timeout``."""
+        if self.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.popen.send_signal(self.stop_signal)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._signal_group(signal.SIGKILL)
+                self.popen.wait(5)
+        # Whatever the leader left in its group (workers, helpers) goes too.
+        self._signal_group(signal.SIGKILL)
+        if self._pump is not None:
+            self._pump.join(timeout=2)
+
+
+def _pump_output(stream: IO[bytes], log_path: Path, prefix: str) -> None:
+    with stream, log_path.open("ab") as log:
+        for line in iter(stream.readline, b""):
+            log.write(line)
+            log.flush()
+            sys.stdout.write(prefix + line.decode(errors="replace"))
+            sys.stdout.flush()
+
+
+def spawn(
+    name: str,
+    argv: Sequence[str],
+    *,
+    log_path: Path,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    run_as: Account | None = None,
+    console: bool = False,
+    stop_signal: int = signal.SIGTERM,
+) -> ManagedProcess:
+    """Start ``argv`` in a new session; stdout and stderr go to ``log_path``
+    (appended) and, when ``console`` is set, to our stdout as ``name | line``."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        output: IO[bytes] | int = (
+            subprocess.PIPE if console else stack.enter_context(log_path.open("ab"))
+        )
+        popen = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env=dict(env) if env is not None else None,
+            cwd=cwd,
+            start_new_session=True,
+            user=run_as.user if run_as else None,
+            group=run_as.group if run_as else None,
+            extra_groups=[] if run_as else None,
+            preexec_fn=_die_with_parent(stop_signal),
+        )
+    pump = None
+    if console:
+        assert popen.stdout is not None
+        pump = threading.Thread(
+            target=_pump_output,
+            args=(popen.stdout, log_path, f"{name:>9} | "),
+            name=f"log-{name}",
+            daemon=True,
+        )
+        pump.start()
+    return ManagedProcess(name, popen, log_path, stop_signal, pump)
+
+
+def wait_until(
+    ready: Callable[[], bool],
+    *,
+    what: str,
+    timeout: float,
+    process: ManagedProcess | None = None,
+    interval: float = 0.05,
+) -> None:
+    """Poll ``ready`` until it answers True; fail early if ``process`` exits first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if ready():
+            return
+        if process is not None and not process.running:
+            raise StartupError(
+                f"{what}: process exited with status {process.popen.returncode} before it was "
+                f"ready (log: {process.log_path})\n{process.log_tail()}"
+            )
+        if time.monotonic() > deadline:
+            tail = f"\n{process.log_tail()}" if process is not None else ""
+            log = f" (log: {process.log_path})" if process is not None else ""
+            raise StartupError(f"{what}: not ready after {timeout:.0f} s{log}{tail}")
+        time.sleep(interval)
+
+
+_PORT_TAKEN = re.compile(r"could not bind|Address already in use|Could not create server TCP")
+
+
+class ServerLaunch:
+    """A server starting on a free loopback port. :meth:`wait` blocks until it answers,
+    so several servers can boot side by side; a port someone took between our look
+    and the server's bind is retried on another."""
+
+    def __init__(
+        self,
+        start: Callable[[int], ManagedProcess],
+        ready: Callable[[int], bool],
+        *,
+        what: str,
+        timeout: float,
+        interval: float = 0.05,
+        attempts: int = 3,
+    ) -> None:
+        self._start = start
+        self._ready = ready
+        self._what = what
+        self._timeout = timeout
+        self._interval = interval
+        self._attempts_left = attempts - 1
+        self.port = free_port()
+        self.process = start(self.port)
+
+    def wait(self) -> int:
+        """The port, once the server answers; the process is stopped if it never does."""
+        while True:
+            try:
+                wait_until(
+                    functools.partial(self._ready, self.port),
+                    what=self._what,
+                    timeout=self._timeout,
+                    process=self.process,
+                    interval=self._interval,
+                )
+            except StartupError:
+                self.stop()
+                if self._attempts_left == 0 or not _PORT_TAKEN.search(self.process.log_tail()):
+                    raise
+                self._attempts_left -= 1
+                self.port = free_port()
+                self.process = self._start(self.port)
+                continue
+            except BaseException:  # Ctrl-C while waiting: leave nothing behind
+                self.stop()
+                raise
+            return self.port
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self.process.stop(timeout)
