@@ -96,9 +96,15 @@ VALIDATION_STATUS: dict[Dialect, int] = {
     Dialect.GENERIC: 422,
 }
 
-_PROFILE_CODES = {"rate_limited": "RATE_LIMIT_EXCEEDED"}
+# The Profile spec answers every 401 ("Missing or invalid authentication") with
+# AUTHENTICATION_REQUIRED; the stable ``code`` still tells the two apart.
+_PROFILE_CODES = {
+    "rate_limited": "RATE_LIMIT_EXCEEDED",
+    "invalid_token": "AUTHENTICATION_REQUIRED",
+}
 _PROFILE_DEFAULT_DETAILS = {
     "authentication_required": ("Provide either X-API-Key header or Authorization: Bearer <token>"),
+    "invalid_token": ("Provide either X-API-Key header or Authorization: Bearer <token>"),
 }
 _EXPORT_CODES = {
     "authentication_required": "unauthorized",
