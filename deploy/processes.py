@@ -69,6 +69,7 @@ class ManagedProcess:
     log_path: Path
     stop_signal: int = signal.SIGTERM
     _pump: threading.Thread | None = field(default=None, repr=False)
+    _stop_requested: bool = field(default=False, repr=False)
 
     @property
     def pid(self) -> int:
@@ -89,20 +90,34 @@ class ManagedProcess:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.popen.pid, sig)
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """``stop_signal`` to the leader, then SIGKILL to the whole group after ``timeout``."""
-        if self.popen.poll() is None:
+    def request_stop(self) -> None:
+        """Send ``stop_signal`` once (a second SIGTERM makes uvicorn skip its graceful exit)."""
+        if not self._stop_requested and self.popen.poll() is None:
+            self._stop_requested = True
             with contextlib.suppress(ProcessLookupError):
                 self.popen.send_signal(self.stop_signal)
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self._signal_group(signal.SIGKILL)
-                self.popen.wait(5)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """``stop_signal`` to the leader, then SIGKILL to the whole group after ``timeout``."""
+        self.request_stop()
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self._signal_group(signal.SIGKILL)
+            self.popen.wait(5)
         # Whatever the leader left in its group (workers, helpers) goes too.
         self._signal_group(signal.SIGKILL)
         if self._pump is not None:
             self._pump.join(timeout=2)
+
+
+def stop_all(processes: Sequence[ManagedProcess], timeout: float = 15.0) -> None:
+    """Stop several processes at once: all are asked first, then each is waited for."""
+    for process in processes:
+        process.request_stop()
+    deadline = time.monotonic() + timeout
+    for process in processes:
+        process.stop(max(0.1, deadline - time.monotonic()))
 
 
 def _pump_output(stream: IO[bytes], log_path: Path, prefix: str) -> None:

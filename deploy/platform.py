@@ -1,0 +1,252 @@
+"""The application processes of docs/DESIGN.md, started as ``make up`` and the tests
+start them: each service migrated then served, the parse worker, then the gateway,
+each waited for until it is ready, all stopped together.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from redis import Redis
+
+from deploy.backing import BackingServices
+from deploy.dev_secrets import load_or_create
+from deploy.ports import free_port
+from deploy.processes import ManagedProcess, StartupError, spawn, stop_all, wait_until
+from deploy.topology import (
+    ADMIN_PASSWORD,
+    ADMIN_USERNAME,
+    DEV_API_KEY,
+    GATEWAY_HOST_VARIABLE,
+    GATEWAY_PORT_VARIABLE,
+    PROCESSES,
+    SERVICES,
+    ProcessSpec,
+    Role,
+    is_platform_variable,
+    receives,
+)
+from shared.heartbeat import WORKER_HEARTBEAT_KEY
+
+ROOT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+MIGRATE_TIMEOUT = 180.0
+READY_TIMEOUT = 90.0
+STOP_TIMEOUT = 15.0
+
+
+@dataclass(frozen=True)
+class RunningPlatform:
+    """Where the running platform answers, and the credentials it was started with."""
+
+    gateway_url: str
+    service_urls: dict[str, str]
+    env: dict[str, str]
+    dev_api_key: str | None
+    admin_username: str
+    admin_password: str
+    data_dir: Path
+    processes: dict[str, ManagedProcess] = field(repr=False)
+
+    @property
+    def docs_url(self) -> str:
+        return f"{self.gateway_url}/docs"
+
+    def log_path(self, process: str) -> Path:
+        return self.processes[process].log_path
+
+
+def inherited_environment() -> dict[str, str]:
+    """The launcher's environment less every variable the platform decides itself."""
+    return {k: v for k, v in os.environ.items() if not is_platform_variable(k)}
+
+
+def platform_variables(environ: Mapping[str, str]) -> dict[str, str]:
+    """The variables of ``environ`` that configure the platform (``make up`` passes
+    the shell's on: ``DATABASE_URL``, ``AUTH_ARGON2_TIME_COST``, ...)."""
+    return {k: v for k, v in environ.items() if is_platform_variable(k)}
+
+
+def _values(
+    backing: BackingServices,
+    secrets: Mapping[str, str],
+    ports: Mapping[str, int],
+    extra: Mapping[str, str],
+) -> dict[str, str]:
+    values: dict[str, str] = {"QUARRY_ENV": "development", **backing.env(), **secrets}
+    for service in SERVICES:
+        values[service.host_variable] = HOST
+        values[service.port_variable] = str(ports[service.name])
+        values[service.internal_url_variable] = f"http://{HOST}:{ports[service.name]}"
+    values[GATEWAY_HOST_VARIABLE] = HOST
+    values[GATEWAY_PORT_VARIABLE] = str(ports["gateway"])
+    return values | dict(extra)
+
+
+def process_env(
+    spec: ProcessSpec, values: Mapping[str, str], inherited: Mapping[str, str]
+) -> dict[str, str]:
+    """What ``spec`` is started with: the inherited environment, its own variables,
+    and the extra ones meant for it (see :func:`deploy.topology.receives`)."""
+    own = {k: v for k, v in values.items() if receives(spec, k)}
+    missing = spec.env_names - own.keys()
+    if missing:
+        raise StartupError(f"{spec.name}: no value for {', '.join(sorted(missing))}")
+    return {**inherited, "PYTHONUNBUFFERED": "1", **own}
+
+
+def _check_modules(specs: Collection[ProcessSpec]) -> None:
+    missing = [f"{s.name} ({s.module_path})" for s in specs if not (ROOT / s.module_path).is_file()]
+    if missing:
+        raise StartupError(
+            "Cannot start the platform, these modules do not exist yet: " + ", ".join(missing)
+        )
+
+
+def _ports(extra: Mapping[str, str], gateway_port: int | None) -> dict[str, int]:
+    ports = {s.name: int(extra.get(s.port_variable) or free_port(HOST)) for s in SERVICES}
+    ports["gateway"] = gateway_port or int(extra.get(GATEWAY_PORT_VARIABLE) or free_port(HOST))
+    return ports
+
+
+def _answers_200(client: httpx.Client, url: str, last: dict[str, str]) -> bool:
+    try:
+        response = client.get(url)
+    except httpx.HTTPError as exc:
+        last["error"] = f"{type(exc).__name__}: {exc}"
+        return False
+    last["error"] = f"HTTP {response.status_code}: {response.text[:500]}"
+    return response.status_code == 200
+
+
+def _wait_http(process: ManagedProcess, url: str) -> None:
+    last: dict[str, str] = {"error": "no answer yet"}
+    with httpx.Client(timeout=3.0) as client:
+        try:
+            wait_until(
+                lambda: _answers_200(client, url, last),
+                what=f"{process.name} (GET {url})",
+                timeout=READY_TIMEOUT,
+                process=process,
+                interval=0.1,
+            )
+        except StartupError as exc:
+            raise StartupError(f"{exc}\nlast answer: {last['error']}") from None
+
+
+def _wait_heartbeat(process: ManagedProcess, redis_url: str) -> None:
+    with Redis.from_url(redis_url, socket_timeout=2) as redis:
+        wait_until(
+            lambda: bool(redis.exists(WORKER_HEARTBEAT_KEY)),
+            what=f"{process.name} (heartbeat {WORKER_HEARTBEAT_KEY} in Redis)",
+            timeout=READY_TIMEOUT,
+            process=process,
+            interval=0.1,
+        )
+
+
+def _run_migrations(
+    specs: list[ProcessSpec], envs: Mapping[str, dict[str, str]], logs: Path, console: bool
+) -> None:
+    """Every service's ``migrate`` at once (separate schemas), each must exit 0."""
+    running = [
+        spawn(
+            s.name,
+            [sys.executable, *s.argv[1:]],
+            log_path=logs / f"{s.name}.log",
+            env=envs[s.name],
+            cwd=ROOT,
+            console=console,
+        )
+        for s in specs
+    ]
+    try:
+        deadline = time.monotonic() + MIGRATE_TIMEOUT
+        for process in running:
+            code = process.popen.wait(max(0.1, deadline - time.monotonic()))
+            if code != 0:
+                raise StartupError(
+                    f"{process.name} failed with status {code} (log: {process.log_path})\n"
+                    f"{process.log_tail()}"
+                )
+    except BaseException:
+        stop_all(running)
+        raise
+
+
+@contextmanager
+def start_platform(
+    data_dir: Path,
+    backing: BackingServices,
+    *,
+    extra_env: Mapping[str, str] | None = None,
+    gateway_port: int | None = None,
+    console: bool = False,
+    only: Collection[str] | None = None,
+) -> Iterator[RunningPlatform]:
+    """Start every process of :data:`deploy.topology.PROCESSES` (or the ``only`` ones,
+    by name) against ``backing`` and yield once all are ready; stop them all on exit.
+
+    ``extra_env`` overrides or adds variables (``QUARRY_ENV=test``, ``API_KEY=...``,
+    ``AUTH_ARGON2_TIME_COST=1``); secrets not given there come from
+    ``data_dir/secrets.env``, generated on first use. Logs: ``data_dir/logs/<name>.log``.
+    """
+    extra = dict(extra_env or {})
+    specs = [s for s in PROCESSES if only is None or s.name in only]
+    _check_modules(specs)
+    logs = data_dir / "logs"
+    secrets = load_or_create(data_dir / "secrets.env")
+    ports = _ports(extra, gateway_port)
+    values = _values(backing, secrets, ports, extra)
+    inherited = inherited_environment()
+    envs = {s.name: process_env(s, values, inherited) for s in specs}
+
+    _run_migrations([s for s in specs if s.role is Role.MIGRATE], envs, logs, console)
+
+    started: dict[str, ManagedProcess] = {}
+
+    def start(spec: ProcessSpec) -> ManagedProcess:
+        process = spawn(
+            spec.name,
+            [sys.executable, *spec.argv[1:]],
+            log_path=logs / f"{spec.name}.log",
+            env=envs[spec.name],
+            cwd=ROOT,
+            console=console,
+        )
+        started[spec.name] = process
+        return process
+
+    with ExitStack() as stack:
+        stack.callback(lambda: stop_all(list(reversed(started.values())), STOP_TIMEOUT))
+        # Services and the worker boot side by side; the gateway once they answer.
+        for spec in specs:
+            if spec.role in (Role.SERVICE, Role.WORKER):
+                start(spec)
+        for spec in specs:
+            if spec.role is Role.SERVICE:
+                _wait_http(started[spec.name], f"http://{HOST}:{ports[spec.name]}/health")
+            elif spec.role is Role.WORKER:
+                _wait_heartbeat(started[spec.name], values["REDIS_URL"])
+        gateway_url = f"http://{HOST}:{ports['gateway']}"
+        for spec in specs:
+            if spec.role is Role.GATEWAY:
+                _wait_http(start(spec), f"{gateway_url}/api/health")
+
+        yield RunningPlatform(
+            gateway_url=gateway_url,
+            service_urls={s.name: values[s.internal_url_variable] for s in SERVICES},
+            env=values,
+            dev_api_key=values.get(DEV_API_KEY) or None,
+            admin_username=values[ADMIN_USERNAME],
+            admin_password=values[ADMIN_PASSWORD],
+            data_dir=data_dir,
+            processes=started,
+        )
