@@ -1,0 +1,70 @@
+"""Start-up and shutdown of the worker process."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from contextlib import AsyncExitStack
+from typing import Any
+
+from redis.asyncio import Redis
+
+from services.ingest.worker.consumer import JobConsumer
+from services.ingest.worker.handlers import HANDLERS
+from services.ingest.worker.liveness import keep_beating
+from services.ingest.worker.queues import JobQueues, declare_queues
+from services.ingest.worker.settings import WorkerSettings
+from shared.aws import open_sqs
+from shared.log import configure_logging, get_logger
+
+log = get_logger("services.ingest.worker")
+DECLARE_ATTEMPTS = 30
+
+
+async def _declare_with_retry(sqs: Any, settings: WorkerSettings) -> JobQueues:
+    """SQS may come up after us (containers): retry for about a minute."""
+    for attempt in range(1, DECLARE_ATTEMPTS + 1):
+        try:
+            return await declare_queues(sqs, settings)
+        except Exception as exc:
+            if attempt == DECLARE_ATTEMPTS:
+                raise
+            log.warning("queue_declare_failed", attempt=attempt, error=f"{type(exc).__name__}")
+            await asyncio.sleep(2.0)
+    raise AssertionError("unreachable")
+
+
+async def run(settings: WorkerSettings) -> None:
+    """Consume until SIGTERM or SIGINT; the message in hand is finished first."""
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    async with AsyncExitStack() as stack:
+        sqs = await open_sqs(stack, settings)
+        redis = Redis.from_url(settings.redis_url, socket_timeout=5.0, socket_connect_timeout=5.0)
+        stack.push_async_callback(redis.aclose)
+        queues = await _declare_with_retry(sqs, settings)
+        log.info(
+            "worker_started",
+            queue=settings.jobs_queue,
+            dead_letter_queue=settings.dead_letter_queue,
+            max_receive_count=settings.max_receive_count,
+            handlers=sorted(HANDLERS),
+        )
+        heartbeat = asyncio.create_task(
+            keep_beating(redis, settings.heartbeat_interval_seconds, stopping)
+        )
+        try:
+            await JobConsumer(sqs, queues, HANDLERS, settings).run(stopping)
+        finally:
+            stopping.set()
+            await heartbeat
+    log.info("worker_stopped")
+
+
+def main() -> int:
+    settings = WorkerSettings()
+    configure_logging("worker", settings.log_level, json=settings.log_json)
+    asyncio.run(run(settings))
+    return 0
