@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from fastapi import FastAPI
+
+from services.auth.bootstrap import build_runtime
+from services.auth.models import SCHEMA
+from services.auth.routes import ROUTERS
+from services.auth.settings import AuthSettings
+from shared.resources import open_database, open_redis
+from shared.service_app import create_service_app
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: AuthSettings = app.state.settings
+    async with AsyncExitStack() as stack:
+        await open_database(stack, app, settings, SCHEMA)
+        redis = await open_redis(stack, app, settings)
+        app.state.auth = await build_runtime(stack, app, settings, app.state.sessions, redis)
+        yield
+
+
+def create_app(settings: AuthSettings | None = None) -> FastAPI:
+    return create_service_app(
+        name="auth",
+        title="Quarry auth service",
+        description="Accounts, sessions, tokens, API keys and two-factor authentication.",
+        settings=settings or AuthSettings(),
+        lifespan=lifespan,
+        routers=ROUTERS,
+    )

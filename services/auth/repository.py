@@ -1,0 +1,310 @@
+"""Every SQL statement of the auth service. No rules here: the service layer decides."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, or_, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.auth.models import ApiKey, Client, LoginSession, RefreshToken, SigningKey, User
+
+
+class AuthRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def lock(self, name: str) -> None:
+        """A transaction-scoped advisory lock (start-up tasks of several replicas)."""
+        await self.session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": f"auth:{name}"}
+        )
+
+    # clients and users
+
+    async def add_client(self, name: str, *, personal: bool) -> Client:
+        client = Client(id=uuid.uuid4(), name=name, personal=personal)
+        self.session.add(client)
+        await self.session.flush()
+        return client
+
+    async def add_user(self, user: User) -> User:
+        self.session.add(user)
+        await self.session.flush()
+        return user
+
+    async def user_by_id(self, user_id: uuid.UUID) -> User | None:
+        return await self.session.get(User, user_id)
+
+    async def user_by_username(self, username: str) -> User | None:
+        stmt = select(User).where(func.lower(User.username) == username.lower())
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def user_by_email(self, email: str) -> User | None:
+        stmt = select(User).where(func.lower(User.email) == email.lower())
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def taken(self, username: str, email: str) -> tuple[bool, bool]:
+        """Whether the username and the email are already registered (case-insensitive)."""
+        stmt = select(func.lower(User.username), func.lower(User.email)).where(
+            or_(
+                func.lower(User.username) == username.lower(),
+                func.lower(User.email) == email.lower(),
+            )
+        )
+        rows = (await self.session.execute(stmt)).all()
+        return (
+            any(r[0] == username.lower() for r in rows),
+            any(r[1] == email.lower() for r in rows),
+        )
+
+    async def set_password_hash(self, user_id: uuid.UUID, password_hash: str) -> None:
+        await self.session.execute(
+            update(User).where(User.id == user_id).values(password_hash=password_hash)
+        )
+
+    async def set_role(self, user_id: uuid.UUID, role: str) -> None:
+        await self.session.execute(update(User).where(User.id == user_id).values(role=role))
+
+    # TOTP
+
+    async def set_pending_totp(self, user_id: uuid.UUID, sealed_secret: bytes) -> None:
+        await self.session.execute(
+            update(User).where(User.id == user_id).values(totp_pending_secret=sealed_secret)
+        )
+
+    async def enable_totp(self, user_id: uuid.UUID, sealed_secret: bytes, step: int) -> None:
+        await self.session.execute(
+            update(User)
+            .where(User.id == user_id)
+            .values(
+                totp_secret=sealed_secret,
+                totp_pending_secret=None,
+                totp_enabled=True,
+                totp_last_step=step,
+            )
+        )
+
+    async def disable_totp(self, user_id: uuid.UUID) -> None:
+        await self.session.execute(
+            update(User)
+            .where(User.id == user_id)
+            .values(totp_secret=None, totp_pending_secret=None, totp_enabled=False)
+        )
+
+    async def claim_totp_step(self, user_id: uuid.UUID, step: int) -> bool:
+        """Record ``step`` as used; ``False`` when it (or a later one) was used already.
+
+        One conditional UPDATE, so two concurrent logins cannot both spend one code.
+        """
+        stmt = (
+            update(User)
+            .where(
+                User.id == user_id,
+                or_(User.totp_last_step.is_(None), User.totp_last_step < step),
+            )
+            .values(totp_last_step=step)
+            .returning(User.id)
+        )
+        return (await self.session.execute(stmt)).first() is not None
+
+    # sessions and refresh tokens
+
+    async def add_session(self, login: LoginSession) -> LoginSession:
+        self.session.add(login)
+        await self.session.flush()
+        return login
+
+    async def session_by_id(self, session_id: uuid.UUID) -> LoginSession | None:
+        return await self.session.get(LoginSession, session_id)
+
+    async def session_by_cookie(self, cookie_hash: bytes) -> tuple[LoginSession, User] | None:
+        stmt = (
+            select(LoginSession, User)
+            .join(User, User.id == LoginSession.user_id)
+            .where(LoginSession.cookie_hash == cookie_hash)
+        )
+        row = (await self.session.execute(stmt)).first()
+        return None if row is None else (row[0], row[1])
+
+    async def touch_session(
+        self, session_id: uuid.UUID, now: datetime, expires_at: datetime, *, stale_before: datetime
+    ) -> None:
+        """Slide the idle expiry, at most once per touch interval (no write per request)."""
+        await self.session.execute(
+            update(LoginSession)
+            .where(LoginSession.id == session_id, LoginSession.last_seen_at < stale_before)
+            .values(last_seen_at=now, expires_at=expires_at)
+        )
+
+    async def revoke_session(self, session_id: uuid.UUID, now: datetime, reason: str) -> bool:
+        stmt = (
+            update(LoginSession)
+            .where(LoginSession.id == session_id, LoginSession.revoked_at.is_(None))
+            .values(revoked_at=now, revoked_reason=reason)
+            .returning(LoginSession.id)
+        )
+        return (await self.session.execute(stmt)).first() is not None
+
+    async def revoke_sessions_of_user(
+        self, user_id: uuid.UUID, now: datetime, reason: str, *, keep: uuid.UUID | None = None
+    ) -> list[uuid.UUID]:
+        stmt = (
+            update(LoginSession)
+            .where(
+                LoginSession.user_id == user_id,
+                LoginSession.revoked_at.is_(None),
+                LoginSession.absolute_expires_at > now,
+            )
+            .values(revoked_at=now, revoked_reason=reason)
+            .returning(LoginSession.id)
+        )
+        if keep is not None:
+            stmt = stmt.where(LoginSession.id != keep)
+        return [row[0] for row in (await self.session.execute(stmt)).all()]
+
+    async def add_refresh_token(
+        self, session_id: uuid.UUID, token_hash: bytes, expires_at: datetime
+    ) -> None:
+        self.session.add(
+            RefreshToken(
+                id=uuid.uuid4(),
+                session_id=session_id,
+                token_hash=token_hash,
+                expires_at=expires_at,
+            )
+        )
+        await self.session.flush()
+
+    async def refresh_token_for_update(
+        self, token_hash: bytes
+    ) -> tuple[RefreshToken, LoginSession, User] | None:
+        """The token, its family (session) and user, the token row locked for the exchange."""
+        stmt = (
+            select(RefreshToken, LoginSession, User)
+            .join(LoginSession, LoginSession.id == RefreshToken.session_id)
+            .join(User, User.id == LoginSession.user_id)
+            .where(RefreshToken.token_hash == token_hash)
+            .with_for_update(of=RefreshToken)
+        )
+        row = (await self.session.execute(stmt)).first()
+        return None if row is None else (row[0], row[1], row[2])
+
+    async def spend_refresh_token(self, token_id: uuid.UUID, now: datetime) -> None:
+        await self.session.execute(
+            update(RefreshToken).where(RefreshToken.id == token_id).values(spent_at=now)
+        )
+
+    async def extend_session(
+        self, session_id: uuid.UUID, now: datetime, expires_at: datetime
+    ) -> None:
+        await self.session.execute(
+            update(LoginSession)
+            .where(LoginSession.id == session_id)
+            .values(last_seen_at=now, expires_at=expires_at)
+        )
+
+    # API keys
+
+    async def add_api_key(self, key: ApiKey) -> ApiKey:
+        self.session.add(key)
+        await self.session.flush()
+        return key
+
+    async def api_key_by_prefix(self, prefix: str) -> tuple[ApiKey, User] | None:
+        stmt = (
+            select(ApiKey, User)
+            .join(User, User.id == ApiKey.user_id)
+            .where(ApiKey.prefix == prefix)
+        )
+        row = (await self.session.execute(stmt)).first()
+        return None if row is None else (row[0], row[1])
+
+    async def api_key_by_id(self, key_id: uuid.UUID) -> ApiKey | None:
+        return await self.session.get(ApiKey, key_id)
+
+    async def api_keys_of_user(self, user_id: uuid.UUID) -> Sequence[ApiKey]:
+        stmt = (
+            select(ApiKey)
+            .where(ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
+            .order_by(ApiKey.created_at, ApiKey.id)
+        )
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def live_skype_key(self, user_id: uuid.UUID) -> ApiKey | None:
+        stmt = (
+            select(ApiKey)
+            .where(ApiKey.user_id == user_id, ApiKey.kind == "sk", ApiKey.revoked_at.is_(None))
+            .order_by(ApiKey.created_at.desc())
+            .limit(1)
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def revoke_api_key(self, key_id: uuid.UUID, now: datetime) -> bool:
+        stmt = (
+            update(ApiKey)
+            .where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
+            .values(revoked_at=now)
+            .returning(ApiKey.id)
+        )
+        return (await self.session.execute(stmt)).first() is not None
+
+    async def revoke_skype_keys(self, user_id: uuid.UUID, now: datetime) -> list[uuid.UUID]:
+        stmt = (
+            update(ApiKey)
+            .where(ApiKey.user_id == user_id, ApiKey.kind == "sk", ApiKey.revoked_at.is_(None))
+            .values(revoked_at=now)
+            .returning(ApiKey.id)
+        )
+        return [row[0] for row in (await self.session.execute(stmt)).all()]
+
+    async def touch_api_key(
+        self, key_id: uuid.UUID, now: datetime, *, stale_before: datetime
+    ) -> None:
+        """Record use, at most once per touch interval (no write per request)."""
+        await self.session.execute(
+            update(ApiKey)
+            .where(
+                ApiKey.id == key_id,
+                or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < stale_before),
+            )
+            .values(last_used_at=now)
+        )
+
+    # revocations (the fallback feed when Redis is unavailable)
+
+    async def revoked_since(self, since: datetime) -> list[tuple[str, datetime]]:
+        sessions = select(LoginSession.id, LoginSession.revoked_at).where(
+            LoginSession.revoked_at > since
+        )
+        keys = select(ApiKey.id, ApiKey.revoked_at).where(ApiKey.revoked_at > since)
+        out: list[tuple[str, datetime]] = []
+        for session_id, at in (await self.session.execute(sessions)).all():
+            if at is not None:
+                out.append((str(session_id), at))
+        for key_id, at in (await self.session.execute(keys)).all():
+            if at is not None:
+                out.append((f"key:{key_id}", at))
+        return out
+
+    # signing keys
+
+    async def published_signing_keys(self, retired_after: datetime) -> Sequence[SigningKey]:
+        stmt = (
+            select(SigningKey)
+            .where(or_(SigningKey.retired_at.is_(None), SigningKey.retired_at > retired_after))
+            .order_by(SigningKey.activates_at)
+        )
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def add_signing_key(self, key: SigningKey) -> None:
+        self.session.add(key)
+        await self.session.flush()
+
+    async def retire_signing_keys(self, at: datetime) -> None:
+        """Every key not yet retired stops signing at ``at`` (its successor's start)."""
+        await self.session.execute(
+            update(SigningKey).where(SigningKey.retired_at.is_(None)).values(retired_at=at)
+        )

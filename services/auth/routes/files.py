@@ -1,0 +1,98 @@
+"""File Processing accounts (spec/file-processing-api.md): session cookie + TOTP 2FA,
+errors as ``{"detail": ...}``. Its login is ``POST /auth/login`` (routes/profile.py)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from services.auth.dependencies import (
+    AccountsDep,
+    ClientDep,
+    OptionalPrincipalDep,
+    PrincipalDep,
+    SessionsDep,
+    SettingsDep,
+    TwoFactorDep,
+)
+from services.auth.errors import NotLoggedIn, PasswordMismatch
+from services.auth.routes.cookies import FILES_COOKIE, clear_session_cookie
+from services.auth.schemas import (
+    DisableTwoFactor,
+    EnableTwoFactor,
+    FilesRegistered,
+    FilesRegistration,
+    FilesUser,
+    MessageOut,
+    SessionsInvalidated,
+    TwoFactorEnrolment,
+    TwoFactorStatus,
+)
+
+router = APIRouter(prefix="/auth", tags=["Files: authentication"])
+
+
+@router.post("/registration", status_code=201, response_model=FilesRegistered)
+async def registration(body: FilesRegistration, accounts: AccountsDep) -> FilesRegistered:
+    if body.password != body.password1:
+        raise PasswordMismatch()
+    registration = await accounts.register(
+        username=body.username, email=str(body.email), password=body.password
+    )
+    user = registration.user
+    return FilesRegistered(
+        user=FilesUser(id=str(user.id), username=user.username, email=user.email)
+    )
+
+
+@router.post("/logout", response_model=MessageOut)
+async def logout(
+    request: Request,
+    response: Response,
+    principal: OptionalPrincipalDep,
+    sessions: SessionsDep,
+    settings: SettingsDep,
+) -> MessageOut:
+    """End this session: the ``session_id`` cookie, its refresh tokens and access tokens."""
+    if principal is None:
+        raise NotLoggedIn()
+    await sessions.logout(principal)
+    clear_session_cookie(response, request, settings, FILES_COOKIE)
+    return MessageOut(message="Logged out successfully")
+
+
+@router.post("/invalidate-other-sessions", response_model=SessionsInvalidated)
+async def invalidate_other_sessions(
+    principal: PrincipalDep, sessions: SessionsDep
+) -> SessionsInvalidated:
+    """Sign out everywhere else: every other session and refresh family of the account."""
+    count = await sessions.invalidate_other_sessions(principal)
+    return SessionsInvalidated(
+        message="Other sessions have been invalidated", revoked_sessions=count
+    )
+
+
+@router.post("/enable-2fa", response_model=TwoFactorEnrolment | TwoFactorStatus)
+async def enable_2fa(
+    principal: PrincipalDep,
+    two_factor: TwoFactorDep,
+    client: ClientDep,
+    body: EnableTwoFactor | None = None,
+) -> TwoFactorEnrolment | TwoFactorStatus:
+    """Without a code: start enrolment (secret, otpauth URI, QR PNG); 2FA is not yet
+    enforced. With ``{"totp_code"}``: confirm, and from then on logins need a code."""
+    if body is None or not body.totp_code:
+        enrolment = await two_factor.begin_enrolment(principal)
+        return TwoFactorEnrolment(
+            secret=enrolment.secret, otpauth_uri=enrolment.otpauth_uri, qr_code=enrolment.qr_code
+        )
+    await two_factor.confirm(principal, body.totp_code, client.ip)
+    return TwoFactorStatus(message="Two-factor authentication enabled", is_2fa_enabled=True)
+
+
+@router.post("/disable-2fa", response_model=TwoFactorStatus)
+async def disable_2fa(
+    body: DisableTwoFactor, principal: PrincipalDep, two_factor: TwoFactorDep, client: ClientDep
+) -> TwoFactorStatus:
+    """Turn 2FA off, proven by a current ``totp_code`` (or the account ``password``)."""
+    await two_factor.disable(principal, code=body.totp_code, password=body.password, ip=client.ip)
+    return TwoFactorStatus(message="Two-factor authentication disabled", is_2fa_enabled=False)

@@ -1,0 +1,266 @@
+"""Request and response bodies, each in the shape its own spec documents."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, EmailStr, Field
+
+from shared.identity import Role
+
+_USERNAME = re.compile(r"^[A-Za-z0-9_.\-]{3,150}$")
+
+
+def _username(value: str) -> str:
+    if not _USERNAME.match(value):
+        raise ValueError(
+            "Username must be 3-150 characters: letters, digits, '.', '_' and '-' only"
+        )
+    return value
+
+
+Username = Annotated[str, AfterValidator(_username)]
+# The policy (length, common passwords) is checked by the service with a 400 message;
+# here only a sanity bound, so an absurd body fails validation early.
+Password = Annotated[str, Field(min_length=1, max_length=1024)]
+TotpCode = Annotated[str | None, Field(max_length=16)]
+Permission = Annotated[str, Field(pattern=r"^(\*|[a-z][a-z0-9_.:\-]{0,63})$")]
+
+
+class MessageOut(BaseModel):
+    message: str
+
+
+# Skype (spec/skype-parser-api.md)
+
+
+class SkypeRegistration(BaseModel):
+    username: Username
+    password: Password
+    email: EmailStr
+    display_name: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class SkypeLogin(BaseModel):
+    username: Annotated[str, Field(min_length=1, max_length=320)]
+    password: Password
+    totp_code: TotpCode = None
+
+
+class UserProfile(BaseModel):
+    username: str
+    email: str
+    display_name: str
+    api_key: str = Field(
+        description=(
+            "The full key right after registration or regeneration; afterwards a masked "
+            "preview (keys are stored only as hashes)."
+        )
+    )
+
+
+class ApiKeyOut(BaseModel):
+    api_key: str
+
+
+# PyAnalypt (spec/pyanalypt-api.md)
+
+
+class PyRegistration(BaseModel):
+    username: Username
+    email: EmailStr
+    password: Password
+
+
+class PyRegistered(BaseModel):
+    username: str
+    email: str
+
+
+class PyLogin(BaseModel):
+    username: Annotated[str, Field(min_length=1, max_length=320)]
+    password: Password
+    totp_code: TotpCode = None
+
+
+class PyTokens(BaseModel):
+    refresh: str
+    access: str
+
+
+class PyRefresh(BaseModel):
+    refresh: Annotated[str, Field(min_length=1, max_length=512)]
+
+
+class PyRefreshed(BaseModel):
+    access: str
+    refresh: str
+
+
+class PyUser(BaseModel):
+    id: str
+    username: str
+    email: str
+
+
+# Profile (spec/profile-engagement-api.md)
+
+
+class ProfileRegistration(BaseModel):
+    username: Username
+    email: EmailStr
+    password: Password
+    role: Role = Role.USER
+
+
+class ProfileUser(BaseModel):
+    id: str
+    username: str
+    email: str
+    role: str
+    created_at: datetime
+
+
+class ProfileRegistered(BaseModel):
+    message: str = "User registered successfully"
+    user: ProfileUser
+
+
+class ProfileLogin(BaseModel):
+    username: Annotated[str, Field(min_length=1, max_length=320)]
+    password: Password
+    totp_code: TotpCode = None
+
+
+class LoginUser(BaseModel):
+    id: str
+    username: str
+    email: str
+    role: str
+
+
+class ProfileToken(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int
+    user: LoginUser
+    refresh_token: str
+
+
+class ApiKeyInfo(BaseModel):
+    id: str
+    name: str
+    key_preview: str
+    permissions: list[str]
+    created_at: datetime
+    last_used: datetime | None
+    expires_at: datetime | None
+
+
+class ApiKeyList(BaseModel):
+    api_keys: list[ApiKeyInfo]
+    total: int
+
+
+class ApiKeyRequest(BaseModel):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    permissions: Annotated[list[Permission], Field(min_length=1, max_length=32)] = [
+        "read",
+        "write",
+    ]
+    expires_at: datetime | None = None
+
+
+class GeneratedKeyInfo(BaseModel):
+    id: str
+    name: str
+    key_preview: str
+    permissions: list[str]
+    created_at: datetime
+    expires_at: datetime | None
+
+
+class GeneratedKey(BaseModel):
+    api_key: str
+    key_info: GeneratedKeyInfo
+    warning: str = "This is the only time the full API key will be shown. Store it securely."
+
+
+class RevokedKey(BaseModel):
+    message: str = "API key revoked"
+    id: str
+
+
+# Files (spec/file-processing-api.md)
+
+
+class FilesRegistration(BaseModel):
+    username: Username
+    email: EmailStr
+    password: Password
+    password1: Password
+
+
+class FilesUser(BaseModel):
+    id: str
+    username: str
+    email: str
+
+
+class FilesRegistered(BaseModel):
+    message: str = "User registered successfully"
+    user: FilesUser
+
+
+class SessionsInvalidated(BaseModel):
+    message: str
+    revoked_sessions: int
+
+
+class EnableTwoFactor(BaseModel):
+    totp_code: TotpCode = None
+
+
+class TwoFactorEnrolment(BaseModel):
+    message: str = "Scan the QR code, then confirm with a code from your authenticator app"
+    secret: str
+    otpauth_uri: str
+    qr_code: str
+
+
+class TwoFactorStatus(BaseModel):
+    message: str
+    is_2fa_enabled: bool
+
+
+class DisableTwoFactor(BaseModel):
+    totp_code: TotpCode = None
+    password: Annotated[str | None, Field(max_length=1024)] = None
+
+
+# Internal (never routed by the gateway)
+
+
+class IntrospectionRequest(BaseModel):
+    kind: Literal["api_key", "session"]
+    credential: Annotated[str, Field(min_length=1, max_length=1024)]
+
+
+class IntrospectionResult(BaseModel):
+    active: bool
+    access_token: str | None = None
+    expires_in: int | None = None
+    sid: str | None = None
+    principal: dict[str, Any] | None = None
+
+
+class RevokedHandle(BaseModel):
+    handle: str
+    until: float
+
+
+class RevokedHandles(BaseModel):
+    revoked: list[RevokedHandle]
+    as_of: float

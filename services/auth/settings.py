@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+
+from shared.settings import DEV_SECRET_MARKER, CommonSettings, service_config
+
+
+class AuthSettings(CommonSettings):
+    """Settings of the auth service (env prefix ``AUTH_``)."""
+
+    model_config = service_config("AUTH_")
+
+    host: str = "127.0.0.1"
+    port: int = 8101
+
+    # Encrypts signing keys and TOTP secrets at rest (a key is derived from it with HKDF).
+    key_encryption_secret: str = f"{DEV_SECRET_MARKER}-key-encryption-secret"
+
+    # Token lifetimes (seconds).
+    access_token_ttl_seconds: int = Field(900, ge=30, le=86_400)
+    introspection_token_ttl_seconds: int = Field(300, ge=10, le=3_600)
+    refresh_token_ttl_seconds: int = Field(14 * 86_400, ge=60)
+    session_idle_ttl_seconds: int = Field(7 * 86_400, ge=60)
+    session_absolute_ttl_seconds: int = Field(30 * 86_400, ge=60)
+    # How often a used session or API key gets its last-seen time written (not on every request).
+    touch_interval_seconds: int = Field(60, ge=0)
+
+    # Signing keys: a rotated-in key is published this long before it signs anything.
+    signing_key_activation_delay_seconds: int = Field(10, ge=0)
+    signing_key_cache_seconds: float = Field(30.0, ge=0)
+
+    # argon2id parameters (RFC 9106 "second recommended" option by default).
+    argon2_time_cost: int = Field(3, ge=1)
+    argon2_memory_cost: int = Field(65_536, ge=8)  # KiB
+    argon2_parallelism: int = Field(4, ge=1)
+
+    # Brute-force protection: failed logins tolerated per account and per client IP.
+    login_max_failures_per_account: int = Field(10, ge=1)
+    login_max_failures_per_ip: int = Field(50, ge=1)
+    login_failure_window_seconds: int = Field(900, ge=1)
+
+    totp_issuer: str = "Quarry"
+
+    # The Profile spec's development key: read from AUTH_API_KEY or API_KEY; absent = none.
+    api_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("AUTH_API_KEY", "API_KEY")
+    )
+    dev_username: str = "developer"
+
+    # First administrator, created at start-up when configured (idempotent).
+    bootstrap_admin_username: str | None = None
+    bootstrap_admin_email: str | None = None
+    bootstrap_admin_password: SecretStr | None = None
+
+    @property
+    def max_access_token_ttl(self) -> int:
+        """The longest an access token issued by this service can live."""
+        return max(self.access_token_ttl_seconds, self.introspection_token_ttl_seconds)
+
+    def secret_fields(self) -> list[str]:
+        return [*super().secret_fields(), "key_encryption_secret"]
+
+    @model_validator(mode="after")
+    def _refuse_weak_dev_key_in_production(self) -> AuthSettings:
+        if self.is_production and self.api_key is not None:
+            value = self.api_key.get_secret_value()
+            if DEV_SECRET_MARKER in value or len(value) < 16:
+                raise ValueError("production refuses a short or development API_KEY")
+        if self.session_absolute_ttl_seconds < self.session_idle_ttl_seconds:
+            raise ValueError("session_absolute_ttl_seconds must be >= session_idle_ttl_seconds")
+        return self
