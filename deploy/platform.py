@@ -102,7 +102,8 @@ def process_env(
     return {**inherited, "PYTHONUNBUFFERED": "1", **own}
 
 
-def _check_modules(specs: Collection[ProcessSpec]) -> None:
+def check_modules(specs: Collection[ProcessSpec] = PROCESSES) -> None:
+    """Fail at once, naming them, if a process's module is not written yet."""
     missing = [f"{s.name} ({s.module_path})" for s in specs if not (ROOT / s.module_path).is_file()]
     if missing:
         raise StartupError(
@@ -200,7 +201,7 @@ def start_platform(
     """
     extra = dict(extra_env or {})
     specs = [s for s in PROCESSES if only is None or s.name in only]
-    _check_modules(specs)
+    check_modules(specs)
     logs = data_dir / "logs"
     secrets = load_or_create(data_dir / "secrets.env")
     ports = _ports(extra, gateway_port)
