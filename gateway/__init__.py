@@ -1,0 +1,1 @@
+"""Quarry's gateway: the only public entry point of the platform."""

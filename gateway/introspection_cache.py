@@ -1,0 +1,149 @@
+"""What auth said about an API key or a session cookie, remembered briefly.
+
+Entries are keyed by the SHA-256 of the credential (the raw value never sits in
+a long-lived structure), expire shortly before the access token auth minted for
+them, and are bounded by an LRU. Each entry remembers its revocation handle
+(``sid``) so that :meth:`IntrospectionCache.evict_handle`, wired to
+``RevocationList.on_revoke``, drops a regenerated key or a logged-out session at
+once. Negative answers are kept for a few seconds so a flood of bad keys does
+not become a flood of introspection calls.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from shared.identity import Principal
+
+
+def credential_key(kind: str, credential: str) -> str:
+    """The cache key of a credential: a hash, never the credential itself."""
+    return hashlib.sha256(f"{kind}\x00{credential}".encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Introspected:
+    """An active credential: the token to forward and who it stands for."""
+
+    access_token: str
+    principal: Principal
+    handle: str | None  # the sid auth revokes it by
+    expires_at: float  # monotonic
+
+
+@dataclass(slots=True)
+class CacheStats:
+    hits: int = 0
+    misses: int = 0
+    negative_hits: int = 0
+    evictions: int = 0  # LRU evictions
+    expirations: int = 0
+    revocations: int = 0
+
+
+class IntrospectionCache:
+    """Bounded, TTL'd, revocation-aware memory of introspection answers."""
+
+    def __init__(self, max_entries: int) -> None:
+        self._max = max_entries
+        self._entries: OrderedDict[str, Introspected | None] = OrderedDict()
+        self._negative_until: dict[str, float] = {}
+        self._by_handle: dict[str, set[str]] = {}
+        self.stats = CacheStats()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: str) -> Introspected | bool | None:
+        """The cached answer: an entry, ``False`` for a cached "inactive", ``None`` if unknown."""
+        now = time.monotonic()
+        entry = self._entries.get(key)
+        if entry is not None:
+            if entry.expires_at > now:
+                self._entries.move_to_end(key)
+                self.stats.hits += 1
+                return entry
+            self._drop(key)
+            self.stats.expirations += 1
+        elif key in self._entries:  # a negative answer
+            if self._negative_until.get(key, 0.0) > now:
+                self._entries.move_to_end(key)
+                self.stats.negative_hits += 1
+                return False
+            self._drop(key)
+        self.stats.misses += 1
+        return None
+
+    def put(self, key: str, entry: Introspected) -> None:
+        if self._max <= 0 or entry.expires_at <= time.monotonic():
+            return
+        self._drop(key)
+        self._entries[key] = entry
+        if entry.handle is not None:
+            self._by_handle.setdefault(entry.handle, set()).add(key)
+        self._trim()
+
+    def put_negative(self, key: str, ttl: float) -> None:
+        if self._max <= 0 or ttl <= 0:
+            return
+        self._drop(key)
+        self._entries[key] = None
+        self._negative_until[key] = time.monotonic() + ttl
+        self._trim()
+
+    def evict_handle(self, handle: str) -> None:
+        """Forget every credential revoked by ``handle`` (a session, key or family id)."""
+        for key in self._by_handle.pop(handle, set()):
+            if self._entries.pop(key, None) is not None:
+                self.stats.revocations += 1
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._negative_until.clear()
+        self._by_handle.clear()
+
+    def _trim(self) -> None:
+        while len(self._entries) > self._max:
+            key, _ = self._entries.popitem(last=False)
+            self._forget(key, None)
+            self.stats.evictions += 1
+
+    def _drop(self, key: str) -> None:
+        entry = self._entries.pop(key, None)
+        self._forget(key, entry)
+
+    def _forget(self, key: str, entry: Introspected | None) -> None:
+        self._negative_until.pop(key, None)
+        if entry is not None and entry.handle is not None:
+            keys = self._by_handle.get(entry.handle)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._by_handle[entry.handle]
+
+    @property
+    def hit_rate(self) -> float:
+        total = self.stats.hits + self.stats.negative_hits + self.stats.misses
+        return round((self.stats.hits + self.stats.negative_hits) / total, 4) if total else 0.0
+
+    def snapshot(self) -> dict[str, object]:
+        active = sum(1 for e in self._entries.values() if e is not None)
+        return {
+            "hit_rate": self.hit_rate,
+            "miss_rate": round(1 - self.hit_rate, 4)
+            if self.stats.hits + self.stats.misses
+            else 0.0,
+            "hits": self.stats.hits,
+            "negative_hits": self.stats.negative_hits,
+            "misses": self.stats.misses,
+            "total_entries": len(self._entries),
+            "active_credentials": active,
+            "inactive_credentials": len(self._entries) - active,
+            "evictions": self.stats.evictions,
+            "expirations": self.stats.expirations,
+            "revocation_evictions": self.stats.revocations,
+            "max_entries": self._max,
+        }

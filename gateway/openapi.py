@@ -1,0 +1,196 @@
+"""One OpenAPI document for the whole platform, and docs pages that need no internet.
+
+Each service publishes ``/openapi.json``; the gateway fetches them (lazily,
+cached for ``GATEWAY_OPENAPI_CACHE_SECONDS``, the last good copy kept when a
+service is down), keeps only the operations its route table exposes (so no
+``/internal`` route, webhook, ``/health`` or ``/metrics`` leaks into the public
+document), merges the components under collision-safe names (a schema that two
+services define differently becomes ``<service>__<Name>`` with every ``$ref``
+rewritten; identical ones are shared), adds the gateway's own routes and the
+security schemes of the route table's policies.
+
+``/docs`` (Swagger UI) and ``/redoc`` load their scripts and styles from the
+gateway itself (the assets shipped by the ``fastapi-offline`` package).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import time
+from collections.abc import Callable
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from gateway.route_table import AuthPolicy, Owner, RouteTable
+from shared.log import get_logger
+
+log = get_logger("gateway.openapi")
+
+STATIC_URL = "/static-offline-docs"
+HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+COMPONENT_SECTIONS = (
+    "schemas",
+    "responses",
+    "parameters",
+    "examples",
+    "requestBodies",
+    "headers",
+    "securitySchemes",
+    "links",
+    "callbacks",
+    "pathItems",
+)
+SECURITY_SCHEMES: dict[str, Any] = {
+    "ApiKeyAuth": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+    "BearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+    "SessionAuth": {"type": "apiKey", "in": "cookie", "name": "session"},
+    "SessionIdAuth": {"type": "apiKey", "in": "cookie", "name": "session_id"},
+}
+ANY_CREDENTIAL: list[dict[str, list[str]]] = [{name: []} for name in SECURITY_SCHEMES]
+
+
+def static_directory() -> Path:
+    """Where the Swagger UI and ReDoc assets are installed."""
+    return Path(str(files("fastapi_offline") / "static"))
+
+
+def _rewrite_refs(node: Any, renames: dict[str, str]) -> Any:
+    if isinstance(node, dict):
+        out = {}
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str) and value in renames:
+                out[key] = renames[value]
+            else:
+                out[key] = _rewrite_refs(value, renames)
+        return out
+    if isinstance(node, list):
+        return [_rewrite_refs(item, renames) for item in node]
+    return node
+
+
+def merge_documents(
+    base: dict[str, Any],
+    services: dict[str, dict[str, Any]],
+    table: RouteTable,
+) -> dict[str, Any]:
+    """``base`` (the gateway's own document) plus every service's exposed operations."""
+    merged = copy.deepcopy(base)
+    paths: dict[str, Any] = merged.setdefault("paths", {})
+    components: dict[str, Any] = merged.setdefault("components", {})
+    tags: dict[str, Any] = {t["name"]: t for t in merged.get("tags", []) if "name" in t}
+    for service, document in services.items():
+        owner = Owner(service)
+        renames: dict[str, str] = {}
+        incoming = document.get("components", {})
+        for section in COMPONENT_SECTIONS:
+            for name, value in incoming.get(section, {}).items():
+                existing = components.get(section, {}).get(name)
+                if existing is not None and existing != value:
+                    renames[f"#/components/{section}/{name}"] = (
+                        f"#/components/{section}/{service}__{name}"
+                    )
+        for section in COMPONENT_SECTIONS:
+            for name, value in incoming.get(section, {}).items():
+                ref = f"#/components/{section}/{name}"
+                new_name = renames.get(ref, ref).rsplit("/", 1)[1]
+                components.setdefault(section, {})[new_name] = _rewrite_refs(value, renames)
+        for path, item in document.get("paths", {}).items():
+            if not isinstance(item, dict):
+                continue
+            kept = {
+                method: _rewrite_refs(operation, renames)
+                for method, operation in item.items()
+                if method in HTTP_METHODS and table.exposes(owner, method, path)
+            }
+            if not kept:
+                continue
+            shared_fields = {k: v for k, v in item.items() if k not in HTTP_METHODS}
+            target = paths.setdefault(path, _rewrite_refs(shared_fields, renames))
+            for method, operation in kept.items():
+                target.setdefault(method, operation)
+        for tag in document.get("tags", []):
+            if isinstance(tag, dict) and "name" in tag:
+                tags.setdefault(tag["name"], tag)
+    _apply_security(paths, table)
+    components.setdefault("securitySchemes", {}).update(SECURITY_SCHEMES)
+    merged["components"] = {k: v for k, v in components.items() if v}
+    if tags:
+        merged["tags"] = list(tags.values())
+    return merged
+
+
+def _apply_security(paths: dict[str, Any], table: RouteTable) -> None:
+    """Document, per operation, the credentials its route accepts."""
+    for path, item in paths.items():
+        for method, operation in item.items():
+            if method not in HTTP_METHODS or not isinstance(operation, dict):
+                continue
+            route = table.match(method.upper(), path).route
+            if route is None or "security" in operation:
+                continue
+            if route.auth is AuthPolicy.REQUIRED:
+                operation["security"] = ANY_CREDENTIAL
+            elif route.auth is AuthPolicy.OPTIONAL:
+                operation["security"] = [*ANY_CREDENTIAL, {}]
+
+
+class MergedOpenApi:
+    """The merged document, refreshed lazily."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        service_urls: dict[str, str],
+        table: RouteTable,
+        own_document: Callable[[], dict[str, Any]],
+        *,
+        cache_seconds: float,
+        timeout: float,
+    ) -> None:
+        self._session = session
+        self._urls = service_urls
+        self._table = table
+        self._own = own_document
+        self._cache_seconds = cache_seconds
+        self._timeout = timeout
+        self._documents: dict[str, dict[str, Any]] = {}  # last good copy per service
+        self._merged: dict[str, Any] | None = None
+        self._merged_at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def document(self) -> dict[str, Any]:
+        if self._merged is not None and time.monotonic() - self._merged_at < self._cache_seconds:
+            return self._merged
+        async with self._lock:
+            if self._merged is None or time.monotonic() - self._merged_at >= self._cache_seconds:
+                await self._refresh()
+            assert self._merged is not None
+            return self._merged
+
+    async def _fetch(self, service: str) -> None:
+        try:
+            async with self._session.get(
+                f"{self._urls[service]}/openapi.json",
+                timeout=aiohttp.ClientTimeout(total=self._timeout),
+            ) as response:
+                if response.status != 200:
+                    raise ValueError(f"status {response.status}")
+                document = await response.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            log.info("openapi_fetch_failed", service=service, error=repr(exc))
+            return
+        if isinstance(document, dict):
+            self._documents[service] = document
+
+    async def _refresh(self) -> None:
+        await asyncio.gather(*(self._fetch(s) for s in self._urls))
+        services = {s: self._documents[s] for s in self._urls if s in self._documents}
+        self._merged = merge_documents(self._own(), services, self._table)
+        missing = sorted(set(self._urls) - set(services))
+        if missing:
+            self._merged.setdefault("info", {})["x-unavailable-services"] = missing
+        self._merged_at = time.monotonic()

@@ -1,0 +1,221 @@
+"""The Profile spec's monitoring routes, aggregated over the whole platform, and
+Prometheus ``/metrics``."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Annotated, Any
+
+import aiohttp
+import psutil
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from gateway.dependencies import AccessTokenDep, PrincipalDep, RuntimeDep
+from gateway.routes.health import SERVICE_NAME, now_iso
+from gateway.runtime import GatewayRuntime
+
+router = APIRouter(tags=["Monitoring"])
+MB = 1024 * 1024
+# Rough per-entry footprint of the credential caches (key, token, principal).
+_ENTRY_BYTES = {"introspection": 1_600, "verified_tokens": 1_200}
+
+
+def _system() -> dict[str, Any]:
+    memory = psutil.virtual_memory()
+    disk = psutil.disk_usage("/")
+    return {
+        "cpu": {"percent": psutil.cpu_percent(interval=None)},
+        "memory": {
+            "percent": memory.percent,
+            "used_mb": round(memory.used / MB),
+            "available_mb": round(memory.available / MB),
+        },
+        "disk": {
+            "used_gb": round(disk.used / 1024**3, 1),
+            "free_gb": round(disk.free / 1024**3, 1),
+        },
+    }
+
+
+def _database(components: dict[str, Any]) -> dict[str, Any]:
+    state = components.get("postgresql", {})
+    return {
+        "database_url": "masked",
+        "connection_healthy": state.get("status") == "healthy",
+        "database_type": "postgresql",
+        "reported_by": state.get("reported_by", {}),
+    }
+
+
+def _cache_stats(runtime: GatewayRuntime) -> dict[str, Any]:
+    cache = runtime.authenticator.introspection_cache
+    tokens = len(runtime.authenticator.token_cache)
+    snapshot = cache.snapshot()
+    memory = len(cache) * _ENTRY_BYTES["introspection"] + tokens * _ENTRY_BYTES["verified_tokens"]
+    return {
+        "hit_rate": snapshot["hit_rate"],
+        "miss_rate": snapshot["miss_rate"],
+        "total_entries": len(cache) + tokens,
+        "memory_usage_mb": round(memory / MB, 2),
+        "evictions": snapshot["evictions"],
+        "by_category": {
+            "introspected_credentials": snapshot["active_credentials"],
+            "rejected_credentials": snapshot["inactive_credentials"],
+            "verified_tokens": tokens,
+        },
+        "introspection": {**snapshot, "calls_to_auth": runtime.authenticator.introspection_calls},
+    }
+
+
+@router.get("/monitoring/ping", summary="Simple connectivity test")
+async def ping(runtime: RuntimeDep) -> dict[str, Any]:
+    return {"message": "pong", "timestamp": now_iso(), "version": runtime.settings.version}
+
+
+@router.get("/monitoring/detailed", summary="Health of every service and backing service")
+async def detailed(runtime: RuntimeDep) -> dict[str, Any]:
+    """Always 200 while the gateway answers; ``status`` says whether anything is wrong."""
+    platform = await runtime.health.components()
+    cache = _cache_stats(runtime)
+    minute = runtime.stats.window(60)
+    limiter = runtime.limiter.snapshot()
+    system = _system()
+    components: dict[str, Any] = {
+        "database": {
+            "status": platform["postgresql"]["status"],
+            "info": _database(platform),
+        },
+        "cache": {
+            "status": "healthy",
+            "hit_rate": cache["hit_rate"],
+            "total_entries": cache["total_entries"],
+        },
+        "metrics": {
+            "status": "healthy",
+            "stats": {
+                "requests_last_minute": minute["total"],
+                "avg_response_time_ms": minute["avg_duration_ms"],
+                "system_cpu_percent": system["cpu"]["percent"],
+                "system_memory_percent": system["memory"]["percent"],
+            },
+        },
+        "redis": platform["redis"],
+        "rate_limiter": limiter,
+        "revocation_feed": {
+            "status": "healthy" if runtime.revocations.connected else "unhealthy",
+            "connected": runtime.revocations.connected,
+        },
+        "s3": platform["s3"],
+        "sqs": platform["sqs"],
+        "worker": platform["worker"],
+        "services": {name: platform[name] for name in ("auth", "ingest", "analysis", "profile")},
+    }
+    states = [c.get("status") for c in components.values() if isinstance(c, dict) and "status" in c]
+    states += [s.get("status") for s in components["services"].values()]
+    return {
+        "status": "healthy" if all(s == "healthy" for s in states) else "degraded",
+        "timestamp": now_iso(),
+        "version": runtime.settings.version,
+        "service": SERVICE_NAME,
+        "components": components,
+    }
+
+
+@router.get("/monitoring/metrics", summary="Performance metrics over a time window")
+async def metrics(
+    runtime: RuntimeDep,
+    time_window: Annotated[int, Query(ge=1, le=60, description="Window in minutes")] = 5,
+) -> dict[str, Any]:
+    platform = await runtime.health.components()
+    return {
+        "metrics": {
+            "requests": runtime.stats.window(time_window * 60),
+            "system": _system(),
+            "database": _database(platform),
+            "gateway": {
+                "uptime_seconds": round(time.time() - runtime.started_at, 1),
+                "requests_since_start": runtime.stats.total,
+                "active_websockets": sum(runtime.websockets.values()),
+            },
+        },
+        "time_window_minutes": time_window,
+        "timestamp": now_iso(),
+    }
+
+
+@router.get("/monitoring/cache/stats", summary="Credential cache statistics")
+async def cache_stats(runtime: RuntimeDep) -> dict[str, Any]:
+    return {"cache_stats": _cache_stats(runtime), "timestamp": now_iso()}
+
+
+async def _sessions(runtime: GatewayRuntime, token: str | None) -> dict[str, Any]:
+    """The live comment sessions, as the profile service reports them to this caller."""
+    empty: dict[str, Any] = {
+        "total_sessions": 0,
+        "connected_sessions": 0,
+        "disconnected_sessions": 0,
+        "active_session_ids": [],
+    }
+    if token is None:
+        return {**empty, "available": False}
+    try:
+        async with runtime.session.get(
+            f"{runtime.settings.profile_internal_url.rstrip('/')}/sessions",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=aiohttp.ClientTimeout(total=runtime.settings.health_timeout_seconds),
+        ) as response:
+            body = await response.json(content_type=None) if response.status == 200 else None
+    except (aiohttp.ClientError, TimeoutError, ValueError):
+        body = None
+    if not isinstance(body, dict) or not isinstance(body.get("active_sessions"), list):
+        return {**empty, "available": False}
+    sessions = [s for s in body["active_sessions"] if isinstance(s, dict)]
+    connected = [s for s in sessions if s.get("status") == "connected"]
+    return {
+        "total_sessions": len(sessions),
+        "connected_sessions": len(connected),
+        "disconnected_sessions": len(sessions) - len(connected),
+        "active_session_ids": [str(s.get("session_id")) for s in connected],
+        "available": True,
+    }
+
+
+@router.get("/status", summary="Platform status and statistics (authenticated)")
+async def status(
+    runtime: RuntimeDep, principal: PrincipalDep, token: AccessTokenDep
+) -> dict[str, Any]:
+    platform, connections = await asyncio.gather(
+        runtime.health.components(), _sessions(runtime, token)
+    )
+    cache = _cache_stats(runtime)
+    return {
+        "status": runtime.health.status(platform),
+        "service": SERVICE_NAME,
+        "version": runtime.settings.version,
+        "timestamp": now_iso(),
+        "caller": {"username": principal.username, "role": principal.role.value},
+        "connections": connections,
+        "cache": {
+            "total_entries": cache["total_entries"],
+            "hit_rate": cache["hit_rate"],
+            "by_category": cache["by_category"],
+        },
+        "database": {**_database(platform), "engine_info": platform["postgresql"]},
+        "websockets": {
+            "active_connections": sum(runtime.websockets.values()),
+            "session_ids": sorted(runtime.websockets),
+        },
+        "services": {
+            name: {"status": platform[name]["status"]}
+            for name in ("auth", "ingest", "analysis", "profile")
+        },
+        "rate_limiter": {"status": runtime.limiter.snapshot()["status"]},
+    }
+
+
+@router.get("/metrics", include_in_schema=False)
+async def prometheus() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

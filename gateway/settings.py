@@ -1,0 +1,108 @@
+"""Settings of the gateway (env prefix ``GATEWAY_``; shared names as in docs/DESIGN.md)."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field, field_validator
+
+from shared.heartbeat import WORKER_HEARTBEAT_KEY
+from shared.settings import CommonSettings, service_config, shared_field
+
+MIB = 1024 * 1024
+
+
+def _rate(value: str) -> str:
+    amount, _, seconds = value.partition("/")
+    if not amount.strip().isdigit() or not seconds.strip().isdigit() or int(amount) < 1:
+        raise ValueError(f"rate limit {value!r} is not '<requests>/<seconds>'")
+    return value.strip()
+
+
+class GatewaySettings(CommonSettings):
+    """Settings of the gateway (env prefix ``GATEWAY_``)."""
+
+    model_config = service_config("GATEWAY_")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, validation_alias=AliasChoices("QUARRY_PORT", "GATEWAY_PORT"))
+
+    # Where each service listens (internal network).
+    ingest_internal_url: str = shared_field("INGEST_INTERNAL_URL", "http://127.0.0.1:8102")
+    analysis_internal_url: str = shared_field("ANALYSIS_INTERNAL_URL", "http://127.0.0.1:8103")
+    profile_internal_url: str = shared_field("PROFILE_INTERNAL_URL", "http://127.0.0.1:8104")
+
+    # The gateway is the edge unless told which proxies in front of it to believe
+    # (read only as GATEWAY_TRUSTED_PROXIES: the shared TRUSTED_PROXIES tells the
+    # services to trust the gateway, which is a different statement).
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    # Upstream calls: connecting, and waiting for the first byte / between bytes.
+    upstream_connect_timeout_seconds: float = Field(3.0, gt=0)
+    upstream_timeout_seconds: float = Field(30.0, gt=0)
+    # Routes that legitimately take long (synchronous processing of uploads, server-side waits).
+    upstream_long_timeout_seconds: float = Field(300.0, gt=0)
+    upstream_max_connections: int = Field(512, ge=1)
+    # Timeout of control-plane calls (introspection, JWKS, health checks).
+    control_timeout_seconds: float = Field(3.0, gt=0)
+
+    # Request body limits.
+    max_upload_bytes: int = Field(1024 * MIB, ge=1)  # the Skype /api/upload hard maximum
+    max_body_bytes: int = Field(50 * MIB, ge=1)  # every other route
+
+    # Rate limits, "<requests>/<seconds>" (the Profile and Export specs' defaults).
+    rate_limit_enabled: bool = True
+    rate_limit_api: str = "100/60"
+    rate_limit_auth: str = "10/60"
+    rate_limit_connect: str = "5/60"
+    rate_limit_strict: str = "10/60"
+    rate_limit_websocket: str = "20/60"
+    rate_limit_export_user: str = "10/60"
+    rate_limit_export_client: str = "100/3600"
+    # Health, monitoring and documentation: generous, so probes and launchers never trip it.
+    rate_limit_system: str = "600/60"
+    # Redis calls of the limiter fail fast; after a failure Redis is skipped this long.
+    rate_limit_redis_timeout_seconds: float = Field(0.5, gt=0)
+    rate_limit_breaker_seconds: float = Field(2.0, ge=0)
+    # Separate Redis for the limiter (defaults to REDIS_URL).
+    rate_limit_redis_url: str | None = None
+
+    # Credentials: introspection answers and verified bearer tokens cached in memory.
+    introspection_cache_size: int = Field(10_000, ge=0)
+    introspection_cache_max_ttl_seconds: float = Field(300.0, ge=0)
+    # Refresh an introspected credential this long before its minted token expires.
+    introspection_expiry_margin_seconds: float = Field(15.0, ge=0)
+    introspection_negative_ttl_seconds: float = Field(5.0, ge=0)
+    token_cache_size: int = Field(10_000, ge=0)
+
+    # Aggregated health: cached briefly so /api/health cannot amplify traffic.
+    health_cache_seconds: float = Field(1.0, ge=0)
+    health_timeout_seconds: float = Field(2.0, gt=0)
+    worker_heartbeat_key: str = WORKER_HEARTBEAT_KEY
+    worker_heartbeat_max_age_seconds: float = Field(60.0, gt=0)
+    require_worker: bool = True
+
+    # Merged OpenAPI document: refreshed at most this often.
+    openapi_cache_seconds: float = Field(30.0, ge=0)
+
+    @field_validator(
+        "rate_limit_api",
+        "rate_limit_auth",
+        "rate_limit_connect",
+        "rate_limit_strict",
+        "rate_limit_websocket",
+        "rate_limit_export_user",
+        "rate_limit_export_client",
+        "rate_limit_system",
+    )
+    @classmethod
+    def _valid_rate(cls, value: str) -> str:
+        return _rate(value)
+
+    @property
+    def service_urls(self) -> dict[str, str]:
+        """Base URL of every service the gateway routes to."""
+        return {
+            "auth": self.auth_internal_url.rstrip("/"),
+            "ingest": self.ingest_internal_url.rstrip("/"),
+            "analysis": self.analysis_internal_url.rstrip("/"),
+            "profile": self.profile_internal_url.rstrip("/"),
+        }
