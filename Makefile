@@ -49,6 +49,7 @@ test: lint
 	$(BIN)/pytest
 
 bench: setup
+	@test -f bench/__main__.py || { echo "error: bench/__main__.py does not exist yet" >&2; exit 1; }
 	$(BIN)/python -m bench
 
 clean:
