@@ -304,7 +304,9 @@ class AuthRepository:
         await self.session.flush()
 
     async def retire_signing_keys(self, at: datetime) -> None:
-        """Every key not yet retired stops signing at ``at`` (its successor's start)."""
+        """Every key stops signing at ``at`` (its successor's start) at the latest."""
         await self.session.execute(
-            update(SigningKey).where(SigningKey.retired_at.is_(None)).values(retired_at=at)
+            update(SigningKey)
+            .where(or_(SigningKey.retired_at.is_(None), SigningKey.retired_at > at))
+            .values(retired_at=at)
         )

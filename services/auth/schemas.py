@@ -91,7 +91,7 @@ class PyTokens(BaseModel):
 
 
 class PyRefresh(BaseModel):
-    refresh: Annotated[str, Field(min_length=1, max_length=512)]
+    refresh: Annotated[str, Field(min_length=1, max_length=4096)]
 
 
 class PyRefreshed(BaseModel):

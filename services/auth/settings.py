@@ -4,6 +4,9 @@ from pydantic import AliasChoices, Field, SecretStr, model_validator
 
 from shared.settings import DEV_SECRET_MARKER, CommonSettings, service_config
 
+# The Profile spec's example development key: never acceptable in production.
+SPEC_EXAMPLE_KEY = "dev-api-key-12345"
+
 
 class AuthSettings(CommonSettings):
     """Settings of the auth service (env prefix ``AUTH_``)."""
@@ -26,6 +29,8 @@ class AuthSettings(CommonSettings):
     touch_interval_seconds: int = Field(60, ge=0)
 
     # Signing keys: a rotated-in key is published this long before it signs anything.
+    # Keep it above a verifier's JWKS refetch interval (shared.tokens: 5 s), so that a
+    # verifier which fetched just before the rotation may fetch again when the kid appears.
     signing_key_activation_delay_seconds: int = Field(10, ge=0)
     signing_key_cache_seconds: float = Field(30.0, ge=0)
 
@@ -64,8 +69,8 @@ class AuthSettings(CommonSettings):
     def _refuse_weak_dev_key_in_production(self) -> AuthSettings:
         if self.is_production and self.api_key is not None:
             value = self.api_key.get_secret_value()
-            if DEV_SECRET_MARKER in value or len(value) < 16:
-                raise ValueError("production refuses a short or development API_KEY")
+            if DEV_SECRET_MARKER in value or value == SPEC_EXAMPLE_KEY or len(value) < 24:
+                raise ValueError("production refuses a short or example API_KEY")
         if self.session_absolute_ttl_seconds < self.session_idle_ttl_seconds:
             raise ValueError("session_absolute_ttl_seconds must be >= session_idle_ttl_seconds")
         return self
