@@ -21,8 +21,6 @@ from shared.revocation import publish_revocation
 from tests.gateway.conftest import RunningGateway, StartGateway, Upstreams
 from tests.gateway.support import KeyRing
 
-pytestmark = pytest.mark.asyncio
-
 
 def b64(data: dict[str, object]) -> str:
     return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()

@@ -9,8 +9,6 @@ from gateway.route_table import AuthPolicy, BodyLimit, Owner, RateClass, Route, 
 from tests.gateway.conftest import RunningGateway, Upstreams
 from tests.gateway.support import KeyRing
 
-pytestmark = pytest.mark.asyncio
-
 
 @pytest.mark.parametrize(
     ("method", "path", "owner"),
