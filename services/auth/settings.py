@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 
 from shared.settings import DEV_SECRET_MARKER, CommonSettings, service_config
 
@@ -64,6 +64,11 @@ class AuthSettings(CommonSettings):
 
     def secret_fields(self) -> list[str]:
         return [*super().secret_fields(), "key_encryption_secret"]
+
+    @field_validator("api_key", mode="after")
+    @classmethod
+    def _blank_is_absent(cls, value: SecretStr | None) -> SecretStr | None:
+        return value if value is not None and value.get_secret_value().strip() else None
 
     @model_validator(mode="after")
     def _refuse_weak_dev_key_in_production(self) -> AuthSettings:
