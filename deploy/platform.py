@@ -9,7 +9,7 @@ import os
 import sys
 import time
 from collections.abc import Collection, Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -153,21 +153,19 @@ def _wait_heartbeat(process: ManagedProcess, redis_url: str) -> None:
         )
 
 
-def _run_migrations(
-    specs: list[ProcessSpec], envs: Mapping[str, dict[str, str]], logs: Path, console: bool
-) -> None:
-    """Every service's ``migrate`` at once (separate schemas), each must exit 0."""
-    running = [
-        spawn(
-            s.name,
-            [sys.executable, *s.argv[1:]],
-            log_path=logs / f"{s.name}.log",
-            env=envs[s.name],
-            cwd=ROOT,
-            console=console,
-        )
-        for s in specs
-    ]
+def _launch(spec: ProcessSpec, env: dict[str, str], logs: Path, console: bool) -> ManagedProcess:
+    return spawn(
+        spec.name,
+        [sys.executable, *spec.argv[1:]],  # the launcher's interpreter: the project's venv
+        log_path=logs / f"{spec.name}.log",
+        env=env,
+        cwd=ROOT,
+        console=console,
+    )
+
+
+def _await_migrations(running: list[ManagedProcess]) -> None:
+    """Every service's ``migrate`` runs at once (separate schemas); each must exit 0."""
     try:
         deadline = time.monotonic() + MIGRATE_TIMEOUT
         for process in running:
@@ -209,28 +207,17 @@ def start_platform(
     inherited = inherited_environment()
     envs = {s.name: process_env(s, values, inherited) for s in specs}
 
-    _run_migrations([s for s in specs if s.role is Role.MIGRATE], envs, logs, console)
+    def launch(spec: ProcessSpec) -> ManagedProcess:
+        return _launch(spec, envs[spec.name], logs, console)
+
+    _await_migrations([launch(s) for s in specs if s.role is Role.MIGRATE])
 
     started: dict[str, ManagedProcess] = {}
-
-    def start(spec: ProcessSpec) -> ManagedProcess:
-        process = spawn(
-            spec.name,
-            [sys.executable, *spec.argv[1:]],
-            log_path=logs / f"{spec.name}.log",
-            env=envs[spec.name],
-            cwd=ROOT,
-            console=console,
-        )
-        started[spec.name] = process
-        return process
-
-    with ExitStack() as stack:
-        stack.callback(lambda: stop_all(list(reversed(started.values())), STOP_TIMEOUT))
+    try:
         # Services and the worker boot side by side; the gateway once they answer.
         for spec in specs:
             if spec.role in (Role.SERVICE, Role.WORKER):
-                start(spec)
+                started[spec.name] = launch(spec)
         for spec in specs:
             if spec.role is Role.SERVICE:
                 _wait_http(started[spec.name], f"http://{HOST}:{ports[spec.name]}/health")
@@ -239,7 +226,8 @@ def start_platform(
         gateway_url = f"http://{HOST}:{ports['gateway']}"
         for spec in specs:
             if spec.role is Role.GATEWAY:
-                _wait_http(start(spec), f"{gateway_url}/api/health")
+                started[spec.name] = launch(spec)
+                _wait_http(started[spec.name], f"{gateway_url}/api/health")
 
         yield RunningPlatform(
             gateway_url=gateway_url,
@@ -251,3 +239,5 @@ def start_platform(
             data_dir=data_dir,
             processes=started,
         )
+    finally:
+        stop_all(list(reversed(started.values())), STOP_TIMEOUT)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from deploy.backing import BackingServices
-from deploy.platform import process_env
+from deploy.platform import check_modules, process_env
 from deploy.processes import StartupError
 from deploy.topology import PROCESSES, ProcessSpec, Role, is_platform_variable, receives
 
@@ -53,3 +53,17 @@ def test_a_missing_value_is_refused() -> None:
     backing = BackingServices("postgresql://x", "redis://x", "http://s3", "http://sqs")
     with pytest.raises(StartupError, match="QUARRY_INTERNAL_TOKEN"):
         process_env(spec("worker"), backing.env() | {"QUARRY_ENV": "test"}, {})
+
+
+def test_a_module_not_written_yet_is_named() -> None:
+    ghost = ProcessSpec(
+        name="ghost",
+        module="services.ghost",
+        args=("serve",),
+        role=Role.SERVICE,
+        env_names=frozenset(),
+        prefixes=("GHOST_",),
+    )
+    with pytest.raises(StartupError, match=r"ghost \(services/ghost/__main__.py\)"):
+        check_modules([*PROCESSES, ghost])
+    check_modules()  # every real process exists
