@@ -7,6 +7,8 @@ sets the HttpOnly ``session_id`` cookie, and checks ``totp_code`` when 2FA is on
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from fastapi import APIRouter, Request, Response
 
 from services.auth.api_keys import key_info
@@ -109,7 +111,10 @@ async def generate_api_key(
     )
     info = key_info(row)
     info.pop("last_used")
-    return GeneratedKey(api_key=full, key_info=GeneratedKeyInfo(**info))
+    answer = GeneratedKey(api_key=full, key_info=GeneratedKeyInfo(**info))
+    if row.expires_at is not None and row.expires_at <= datetime.now(UTC):
+        answer.warning += " Note: expires_at is in the past, so this key is already expired."
+    return answer
 
 
 @router.delete("/api-keys/{key_id}", response_model=RevokedKey)

@@ -1,6 +1,7 @@
 """Profile & Engagement accounts and API keys: spec/profile-engagement-api.md,
 errors as {"error": "<CODE>", "message", "details"} (+ "detail")."""
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -234,15 +235,24 @@ async def test_a_key_cannot_mint_more_than_it_holds(
     assert same.status_code == 200
 
 
-async def test_expired_and_past_expiry(client: httpx.AsyncClient, driver: AuthDriver) -> None:
+async def test_past_and_near_expiry(client: httpx.AsyncClient, driver: AuthDriver) -> None:
     account = await driver.register()
     headers = await driver.token(account)
+    # The spec's own example expiry (2025-12-31) is in the past by now: the example
+    # still runs, and the key it creates is expired from the start.
     past = await client.post(
         "/auth/api-keys/generate",
-        json={"name": "old", "permissions": ["read"], "expires_at": "2020-01-01T00:00:00Z"},
+        json={
+            "name": "New API Key",
+            "permissions": ["read", "write"],
+            "expires_at": "2025-12-31T23:59:59.000Z",
+        },
         headers=headers,
     )
-    assert past.status_code == 400
+    assert past.status_code == 200
+    assert past.json()["key_info"]["expires_at"] == "2025-12-31T23:59:59Z"
+    assert "already expired" in past.json()["warning"]
+    assert (await driver.introspect("api_key", past.json()["api_key"])) == {"active": False}
     soon = (datetime.now(UTC) + timedelta(seconds=2)).isoformat()
     created = await client.post(
         "/auth/api-keys/generate",
@@ -252,6 +262,8 @@ async def test_expired_and_past_expiry(client: httpx.AsyncClient, driver: AuthDr
     answer = await driver.introspect("api_key", created.json()["api_key"])
     assert answer["active"] is True
     assert answer["expires_in"] <= 2
+    await asyncio.sleep(2.1)
+    assert (await driver.introspect("api_key", created.json()["api_key"])) == {"active": False}
 
 
 async def test_invalid_permissions_are_refused(
