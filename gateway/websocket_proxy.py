@@ -169,7 +169,8 @@ class WebSocketProxy:
 
         async def upstream_to_client() -> None:
             code, reason = 1000, ""
-            async for msg in upstream:
+            while True:
+                msg = await upstream.receive()
                 if msg.type is aiohttp.WSMsgType.TEXT:
                     await send({"type": "websocket.send", "text": msg.data})
                 elif msg.type is aiohttp.WSMsgType.BINARY:
@@ -181,8 +182,9 @@ class WebSocketProxy:
                 elif msg.type is aiohttp.WSMsgType.ERROR:
                     code, reason = INTERNAL_ERROR, "upstream error"
                     break
-            else:
-                code = _close_code(upstream.close_code)
+                elif msg.type in (aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED):
+                    code = _close_code(upstream.close_code)
+                    break
             if not client_closed.is_set():
                 with contextlib.suppress(Exception):
                     await send({"type": "websocket.close", "code": code, "reason": reason})

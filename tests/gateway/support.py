@@ -339,6 +339,7 @@ class LoopbackServer:
             loop="none",
             ws="websockets-sansio",
             timeout_graceful_shutdown=2,
+            proxy_headers=False,  # as in production: the gateway decides whom to believe
         )
         self.server = uvicorn.Server(self.config)
         self.task: asyncio.Task[None] | None = None
