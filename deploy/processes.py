@@ -49,6 +49,8 @@ def _die_with_parent(sig: int) -> Callable[[], None] | None:
     even by SIGKILL, so a crashed launcher leaves no orphan servers behind.
 
     It runs after the child switched user (the death signal survives only that way).
+    The kernel ties it to the spawning *thread*: spawn from a thread that outlives the
+    child (the main thread, as the launcher and the test fixtures do).
     """
     prctl = _PRCTL
     if prctl is None:

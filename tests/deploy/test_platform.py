@@ -93,3 +93,13 @@ def test_development_secrets_are_private_and_kept(platform: RunningPlatform) -> 
     assert f"QUARRY_INTERNAL_TOKEN={platform.env['QUARRY_INTERNAL_TOKEN']}" in text
     assert platform.dev_api_key == platform.env["API_KEY"]
     assert platform.admin_username == "admin"
+
+
+async def test_gateway_client_comes_from_its_own_address(
+    gateway_client: httpx.AsyncClient, unique: str
+) -> None:
+    forwarded = gateway_client.headers["X-Forwarded-For"]
+    assert forwarded.startswith("10.")
+    assert len(unique) == 8
+    response = await gateway_client.get("/api/health")
+    assert response.status_code == 200
