@@ -3,7 +3,8 @@ that talks to AWS in production (``endpoint_url``).
 
 It runs as a subprocess (``python -m moto.server``), not in-process, so it dies with
 the launcher. moto keeps its state in memory: buckets, objects and queues do not
-survive a restart (configure a real S3/SQS for that; see the README).
+survive a restart (configure a real S3/SQS for that; see the README). Its request
+recorder is no substitute: replayed multipart uploads get new random upload ids.
 """
 
 from __future__ import annotations
