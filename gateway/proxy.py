@@ -67,6 +67,7 @@ class RequestBody:
     too_large: bool = False
     disconnected: bool = False
     timed_out: bool = False
+    finished: bool = False
 
     async def stream(self) -> AsyncIterator[bytes]:
         while True:
@@ -87,6 +88,7 @@ class RequestBody:
             if chunk:
                 yield chunk
             if not message.get("more_body", False):
+                self.finished = True
                 return
 
 
@@ -157,7 +159,7 @@ class HttpProxy:
                 receive,
                 send,
                 PayloadTooLarge(f"Request body exceeds the limit of {max_body} bytes"),
-                extra_headers,
+                [*extra_headers, (b"connection", b"close")],
             )
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
         query: bytes = scope.get("query_string", b"")
@@ -199,6 +201,9 @@ class HttpProxy:
                 error = self._classify(exc, body, service)
             if error is None:  # the client went away: nobody to answer
                 return 499
+            if body is not None and not body.finished:
+                # Refused mid-body: close the connection rather than drain the rest.
+                extra_headers = [*extra_headers, (b"connection", b"close")]
             return await send_error(scope, receive, send, error, extra_headers)
         raise AssertionError("unreachable")
 

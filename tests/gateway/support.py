@@ -128,7 +128,7 @@ class EchoService:
             "components": {
                 "schemas": {
                     "Thing": {"type": "object", "properties": {self.name: {"type": "string"}}},
-                    "HTTPValidationError": {"type": "object"},
+                    "SharedName": {"type": "string", "title": "SharedName"},
                 }
             },
         }
