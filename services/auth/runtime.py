@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.auth.access_tokens import AccessTokenIssuer, Identity
@@ -15,8 +16,12 @@ from services.auth.passwords import PasswordHasher
 from services.auth.settings import AuthSettings
 from services.auth.signing_keys import SigningKeyStore
 from services.auth.throttle import LoginThrottle
+from shared.errors import ServiceUnavailable
+from shared.log import get_logger
 from shared.revocation import RevocationList, publish_revocation
 from shared.tokens import TokenVerifier
+
+log = get_logger("services.auth.runtime")
 
 # Verifiers accept a token this long past its exp (shared.tokens' default leeway).
 VERIFIER_LEEWAY_SECONDS = 5
@@ -47,9 +52,19 @@ class AuthRuntime:
         return time.time() + self.settings.max_access_token_ttl + VERIFIER_LEEWAY_SECONDS
 
     async def publish_revocations(self, handles: Iterable[str]) -> None:
+        """Tell every verifier, after the revocation is committed in the database.
+
+        If Redis fails the revocation still holds for introspection and in
+        ``/internal/revocations``, but tokens already issued may live on at verifiers
+        that have not heard of it: the caller gets a 503 rather than a false success.
+        """
         until = self.revocation_horizon()
-        for handle in handles:
-            await publish_revocation(self.redis, handle, until)
+        try:
+            for handle in handles:
+                await publish_revocation(self.redis, handle, until)
+        except RedisError as exc:
+            log.error("revocation_not_published", error=str(exc))
+            raise ServiceUnavailable("The revocation could not be propagated; retry") from exc
 
 
 def key_retention_seconds(settings: AuthSettings) -> float:

@@ -12,8 +12,10 @@ import time
 from limits import RateLimitItemPerSecond
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
+from redis.exceptions import RedisError
 
 from services.auth.errors import LoginThrottled
+from shared.errors import ServiceUnavailable
 
 NAMESPACE = "auth-login"
 
@@ -33,7 +35,24 @@ class LoginThrottle:
         return checks
 
     async def check(self, account: str, ip: str | None) -> None:
-        """Raise :class:`LoginThrottled` when this account or address is locked out."""
+        """Raise :class:`LoginThrottled` when this account or address is locked out.
+
+        Without Redis no login is checked (503): failing open would switch the
+        protection off for exactly as long as an attacker can keep Redis busy.
+        """
+        try:
+            await self._check(account, ip)
+        except RedisError as exc:
+            raise ServiceUnavailable("Login protection is unavailable; try again shortly") from exc
+
+    async def record_failure(self, account: str, ip: str | None) -> None:
+        try:
+            for item, key in self._checks(account, ip):
+                await self._limiter.hit(item, NAMESPACE, key)
+        except RedisError as exc:
+            raise ServiceUnavailable("Login protection is unavailable; try again shortly") from exc
+
+    async def _check(self, account: str, ip: str | None) -> None:
         for item, key in self._checks(account, ip):
             if not await self._limiter.test(item, NAMESPACE, key):
                 stats = await self._limiter.get_window_stats(item, NAMESPACE, key)
@@ -47,7 +66,3 @@ class LoginThrottle:
                         f"Try again in {round(retry_after, 1)} seconds"
                     ),
                 )
-
-    async def record_failure(self, account: str, ip: str | None) -> None:
-        for item, key in self._checks(account, ip):
-            await self._limiter.hit(item, NAMESPACE, key)

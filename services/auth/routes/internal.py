@@ -25,8 +25,12 @@ router = APIRouter(
 
 @router.get("/jwks")
 async def jwks(runtime: RuntimeDep) -> dict[str, Any]:
-    """Every published public key: the signing key, scheduled and recently retired ones."""
-    return await runtime.keys.jwks()
+    """Every published public key: the signing key, scheduled and recently retired ones.
+
+    Read fresh from the database, so a key rotated in by another replica or by
+    ``rotate-keys`` is published at once (verifiers fetch this rarely).
+    """
+    return await runtime.keys.jwks(fresh=True)
 
 
 @router.post("/introspect", response_model=IntrospectionResult, response_model_exclude_none=True)
