@@ -22,6 +22,11 @@ def _trusted(address: str, networks: Iterable[IPNetwork]) -> bool:
     return any(ip in net for net in networks)
 
 
+def is_trusted_proxy(address: str | None, trusted: Iterable[str]) -> bool:
+    """Whether ``address`` is one of the ``trusted`` proxies (CIDR list)."""
+    return address is not None and _trusted(address, parse_networks(tuple(trusted)))
+
+
 def client_ip(peer: str | None, forwarded_for: str | None, trusted: Iterable[str]) -> str | None:
     """Walk ``X-Forwarded-For`` from the right while hops are trusted proxies.
 

@@ -50,7 +50,6 @@ class IntrospectionService:
             or not same_digest(raw, key.key_hash)
             or not key_usable(key, now)
             or not user.is_active
-            or self.rt.revocations.is_revoked(key_sid(key.id))
         ):
             return None
         ttl = self._ttl(now, key.expires_at)

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from shared.net import client_ip
+from shared.net import client_ip, is_trusted_proxy
 
 TRUSTED = ["127.0.0.1/32", "10.0.0.0/8"]
 
@@ -20,3 +20,11 @@ def test_trusted_peer_without_header_is_the_client() -> None:
 
 def test_garbage_hops_stop_the_walk() -> None:
     assert client_ip("127.0.0.1", "not-an-ip", TRUSTED) == "not-an-ip"
+
+
+def test_is_trusted_proxy() -> None:
+    assert is_trusted_proxy("127.0.0.1", TRUSTED)
+    assert is_trusted_proxy("10.1.2.3", TRUSTED)
+    assert not is_trusted_proxy("192.0.2.1", TRUSTED)
+    assert not is_trusted_proxy(None, TRUSTED)
+    assert not is_trusted_proxy("not-an-ip", TRUSTED)

@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
-
 from fastapi import Request, Response
 
 from services.auth.settings import AuthSettings
-from shared.net import parse_networks
+from shared.net import is_trusted_proxy
 
 SKYPE_COOKIE = "session"  # spec/skype-parser-api.md
 FILES_COOKIE = "session_id"  # spec/file-processing-api.md (also set by the Profile login)
-
-
-def _from_trusted_proxy(request: Request, settings: AuthSettings) -> bool:
-    peer = request.client.host if request.client else None
-    if peer is None:
-        return False
-    try:
-        address = ipaddress.ip_address(peer)
-    except ValueError:
-        return False
-    return any(address in net for net in parse_networks(tuple(settings.trusted_proxies)))
 
 
 def served_over_https(request: Request, settings: AuthSettings) -> bool:
@@ -29,7 +16,8 @@ def served_over_https(request: Request, settings: AuthSettings) -> bool:
     if request.url.scheme == "https":
         return True
     proto = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
-    return proto == "https" and _from_trusted_proxy(request, settings)
+    peer = request.client.host if request.client else None
+    return proto == "https" and is_trusted_proxy(peer, settings.trusted_proxies)
 
 
 def set_session_cookie(

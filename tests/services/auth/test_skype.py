@@ -1,6 +1,7 @@
 """Skype Parser accounts: spec/skype-parser-api.md, errors as {"error": ...}."""
 
 import httpx
+from fastapi import FastAPI
 
 from tests.services.auth.conftest import AuthDriver, new_account
 
@@ -189,3 +190,16 @@ async def test_logout_when_not_logged_in_is_401(
     by_key = await client.post("/api/logout", headers=await driver.bearer("api_key", api_key))
     assert by_key.status_code == 401
     assert (await driver.introspect("api_key", api_key))["active"] is True
+
+
+async def test_forwarded_proto_from_an_untrusted_peer_is_ignored(auth_app: FastAPI) -> None:
+    transport = httpx.ASGITransport(app=auth_app, client=("198.51.100.9", 4444))
+    async with httpx.AsyncClient(transport=transport, base_url="http://auth.test") as c:
+        body, _ = await skype_register(c)
+        response = await c.post(
+            "/api/login",
+            json={"username": body["username"], "password": body["password"]},
+            headers={"X-Forwarded-Proto": "https"},
+        )
+    assert response.status_code == 200
+    assert "Secure" not in response.headers["set-cookie"]
