@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.auth.credentials import key_sid, new_api_key_row, new_skype_key_row
+from services.auth.credentials import key_sid, new_api_key_row, new_skype_key_row, preview
 from services.auth.errors import ApiKeyNotFound, PermissionNotAllowed
 from services.auth.models import ApiKey
 from services.auth.repository import AuthRepository
@@ -82,7 +82,7 @@ def key_info(key: ApiKey) -> dict[str, Any]:
     return {
         "id": str(key.id),
         "name": key.name,
-        "key_preview": f"{key.kind}_{key.prefix}...",
+        "key_preview": preview(key.kind, key.prefix),
         "permissions": list(key.permissions),
         "created_at": key.created_at,
         "last_used": key.last_used_at,

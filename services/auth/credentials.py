@@ -46,7 +46,7 @@ class ApiKeyParts:
 
     @property
     def preview(self) -> str:
-        return f"{self.kind}_{self.prefix}..."
+        return preview(self.kind, self.prefix)
 
 
 def new_api_key(kind: str) -> ApiKeyParts:
@@ -67,7 +67,8 @@ def parse_api_key(raw: str) -> ApiKeyParts | None:
 
 
 def preview(kind: str, prefix: str) -> str:
-    return ApiKeyParts(kind=kind, prefix=prefix, secret="").preview
+    """What a stored key can still be shown as: its kind and lookup prefix."""
+    return f"{kind}_{prefix}..."
 
 
 def new_api_key_row(

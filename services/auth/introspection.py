@@ -13,6 +13,7 @@ from services.auth.credentials import digest, key_sid, key_usable, parse_api_key
 from services.auth.repository import AuthRepository
 from services.auth.runtime import VERIFIER_LEEWAY_SECONDS, AuthRuntime
 from services.auth.service import identity_for
+from services.auth.sessions import idle_expiry
 from shared.identity import AuthMethod
 
 
@@ -80,10 +81,7 @@ class IntrospectionService:
         stale_before = now - timedelta(seconds=settings.touch_interval_seconds)
         if login.last_seen_at < stale_before:
             # Sliding idle expiry, written at most once per touch interval.
-            expires_at = min(
-                now + timedelta(seconds=settings.session_idle_ttl_seconds),
-                login.absolute_expires_at,
-            )
+            expires_at = idle_expiry(settings, now, login.absolute_expires_at)
             await self.repo.touch_session(login.id, now, expires_at, stale_before=stale_before)
             await self.db.commit()
         ttl = self._ttl(now, expires_at, login.absolute_expires_at)

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.auth.access_tokens import Identity
-from services.auth.credentials import new_skype_key_row
+from services.auth.credentials import new_skype_key_row, preview
 from services.auth.errors import AccountDisabled, AccountExists, RoleNotAllowed
 from services.auth.models import ApiKey, User
 from services.auth.passwords import check_password_policy
@@ -148,4 +148,4 @@ class AccountService:
     async def skype_key_preview(self, user: User) -> str:
         """The masked Skype key (the full key exists only in the answer that created it)."""
         key: ApiKey | None = await self.repo.live_skype_key(user.id)
-        return f"{key.kind}_{key.prefix}..." if key is not None else ""
+        return preview(key.kind, key.prefix) if key is not None else ""

@@ -26,9 +26,19 @@ from services.auth.models import LoginSession, User
 from services.auth.repository import AuthRepository
 from services.auth.runtime import AuthRuntime
 from services.auth.service import AccountService, identity_for, parse_uuid, require_full_access
+from services.auth.settings import AuthSettings
 from services.auth.two_factor import spend_totp_code
 from shared.errors import InvalidCredentials, InvalidToken
 from shared.identity import AuthMethod, Principal
+
+
+def idle_expiry(settings: AuthSettings, now: datetime, absolute: datetime) -> datetime:
+    """A session used at ``now`` stays valid this long without use (never past ``absolute``)."""
+    return min(now + timedelta(seconds=settings.session_idle_ttl_seconds), absolute)
+
+
+def refresh_expiry(settings: AuthSettings, now: datetime, absolute: datetime) -> datetime:
+    return min(now + timedelta(seconds=settings.refresh_token_ttl_seconds), absolute)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,9 +117,7 @@ class SessionService:
                 cookie_hash=digest(cookie_value) if cookie_value else None,
                 auth_method=AuthMethod.PASSWORD.value,
                 last_seen_at=now,
-                expires_at=min(
-                    now + timedelta(seconds=settings.session_idle_ttl_seconds), absolute
-                ),
+                expires_at=idle_expiry(settings, now, absolute),
                 absolute_expires_at=absolute,
                 ip=client.ip,
                 user_agent=(client.user_agent or "")[:400] or None,
@@ -118,7 +126,7 @@ class SessionService:
         refresh_value = new_opaque_token() if refresh else None
         if refresh_value is not None:
             await self.repo.add_refresh_token(
-                login.id, digest(refresh_value), self._refresh_expiry(now, absolute)
+                login.id, digest(refresh_value), refresh_expiry(settings, now, absolute)
             )
         await self.db.commit()
         access = await self.rt.issuer.issue(
@@ -132,9 +140,6 @@ class SessionService:
             refresh_token=refresh_value,
             access=access,
         )
-
-    def _refresh_expiry(self, now: datetime, absolute: datetime) -> datetime:
-        return min(now + timedelta(seconds=self.rt.settings.refresh_token_ttl_seconds), absolute)
 
     async def refresh(self, raw: str) -> tuple[IssuedToken, str]:
         """Exchange a refresh token for a new access token and a new refresh token.
@@ -159,17 +164,11 @@ class SessionService:
         settings = self.rt.settings
         await self.repo.spend_refresh_token(token.id, now)
         new_raw = new_opaque_token()
+        absolute = login.absolute_expires_at
         await self.repo.add_refresh_token(
-            login.id, digest(new_raw), self._refresh_expiry(now, login.absolute_expires_at)
+            login.id, digest(new_raw), refresh_expiry(settings, now, absolute)
         )
-        await self.repo.extend_session(
-            login.id,
-            now,
-            min(
-                now + timedelta(seconds=settings.session_idle_ttl_seconds),
-                login.absolute_expires_at,
-            ),
-        )
+        await self.repo.extend_session(login.id, now, idle_expiry(settings, now, absolute))
         await self.db.commit()
         access = await self.rt.issuer.issue(
             identity_for(user, str(login.id), AuthMethod.REFRESH),
