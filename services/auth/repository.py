@@ -65,9 +65,6 @@ class AuthRepository:
             update(User).where(User.id == user_id).values(password_hash=password_hash)
         )
 
-    async def set_role(self, user_id: uuid.UUID, role: str) -> None:
-        await self.session.execute(update(User).where(User.id == user_id).values(role=role))
-
     # TOTP
 
     async def set_pending_totp(self, user_id: uuid.UUID, sealed_secret: bytes) -> None:

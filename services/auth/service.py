@@ -106,8 +106,8 @@ class AccountService:
         creator: Principal | None = None,
         with_skype_key: bool = False,
     ) -> Registration:
-        """Create an account. Self-registration creates a personal client (tenant);
-        an administrator's new accounts join the administrator's client."""
+        """Create an account. A ``user`` gets a personal client (tenant); the admin and
+        service accounts an administrator creates join the administrator's client."""
         await self._check_role(role, creator)
         check_password_policy(password, username=username, email=email)
         username_taken, email_taken = await self.repo.taken(username, email)

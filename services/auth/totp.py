@@ -51,5 +51,5 @@ def matching_step(secret: str, code: str, *, now: float | None = None) -> int | 
 
 
 def code_for_step(secret: str, step: int) -> str:
-    """The code of ``step`` (tests and the CLI use it; never an HTTP answer)."""
+    """The code of ``step`` (for tests and tooling; never part of an HTTP answer)."""
     return pyotp.TOTP(secret, interval=STEP_SECONDS).generate_otp(step)
