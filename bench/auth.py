@@ -118,15 +118,19 @@ async def new_user(gw: httpx.AsyncClient) -> tuple[str, dict[str, str]]:
 
 async def logins(platform: RunningPlatform, count: int) -> Timings:
     async with httpx.AsyncClient(base_url=platform.gateway_url, timeout=60) as gw:
-        name, _ = await new_user(gw)
+        # One account per worker: attempts on one account are serialised by design.
+        names = [(await new_user(gw))[0] for _ in range(LOGIN_CONCURRENCY)]
 
-        async def login() -> None:
-            await must(
-                gw.post("/auth/login", json={"username": name, "password": PASSWORD}, headers=ip())
-            )
+        def login(name: str) -> Callable[[], Awaitable[None]]:
+            async def call() -> None:
+                body = {"username": name, "password": PASSWORD}
+                await must(gw.post("/auth/login", json=body, headers=ip()))
 
-        await login()  # warm-up
-        return await timed([login] * count, LOGIN_CONCURRENCY)
+            return call
+
+        await login(names[0])()  # warm-up
+        calls = [login(names[i % len(names)]) for i in range(count)]
+        return await timed(calls, LOGIN_CONCURRENCY)
 
 
 async def introspection(platform: RunningPlatform) -> dict[str, Timings]:

@@ -90,6 +90,7 @@ async def build_runtime(
         revocations=revocations,
         throttle=LoginThrottle(
             storage,
+            redis,
             per_account=settings.login_max_failures_per_account,
             per_ip=settings.login_max_failures_per_ip,
             window_seconds=settings.login_failure_window_seconds,

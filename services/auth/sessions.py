@@ -78,18 +78,18 @@ class SessionService:
             else self.repo.user_by_username(identifier)
         )
         account = str(user.id) if user is not None else f"unknown:{identifier.lower()}"
-        await self.rt.throttle.check(account, ip)
-        stored_hash = user.password_hash if user is not None else None
-        verified = await self.rt.hasher.verify(stored_hash, password)
-        if user is None or not verified or not user.is_active:
-            await self.rt.throttle.record_failure(account, ip)
-            raise InvalidCredentials()
-        if user.totp_enabled:
-            if not totp_code:
-                raise TotpRequired()
-            if not await spend_totp_code(self.repo, self.rt.box, user, totp_code):
+        async with self.rt.throttle.attempt(account, ip):
+            stored_hash = user.password_hash if user is not None else None
+            verified = await self.rt.hasher.verify(stored_hash, password)
+            if user is None or not verified or not user.is_active:
                 await self.rt.throttle.record_failure(account, ip)
-                raise InvalidTotp()
+                raise InvalidCredentials()
+            if user.totp_enabled:
+                if not totp_code:
+                    raise TotpRequired()
+                if not await spend_totp_code(self.repo, self.rt.box, user, totp_code):
+                    await self.rt.throttle.record_failure(account, ip)
+                    raise InvalidTotp()
         if stored_hash is not None and self.rt.hasher.needs_rehash(stored_hash):
             await self.repo.set_password_hash(user.id, await self.rt.hasher.hash(password))
         return user

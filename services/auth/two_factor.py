@@ -66,12 +66,12 @@ class TwoFactorService:
         if user.totp_pending_secret is None:
             raise TwoFactorStateError("Start enrolment first: POST /auth/enable-2fa without a code")
         account = str(user.id)
-        await self.rt.throttle.check(account, ip)
-        secret = self.rt.box.open(user.totp_pending_secret).decode()
-        step = totp.matching_step(secret, code)
-        if step is None:
-            await self.rt.throttle.record_failure(account, ip)
-            raise InvalidTotpCode()
+        async with self.rt.throttle.attempt(account, ip):
+            secret = self.rt.box.open(user.totp_pending_secret).decode()
+            step = totp.matching_step(secret, code)
+            if step is None:
+                await self.rt.throttle.record_failure(account, ip)
+                raise InvalidTotpCode()
         await self.repo.enable_totp(user.id, user.totp_pending_secret, step)
         await self.db.commit()
 
@@ -85,13 +85,13 @@ class TwoFactorService:
         if not code and not password:
             raise BadRequest("Provide totp_code (or password) to disable two-factor authentication")
         account = str(user.id)
-        await self.rt.throttle.check(account, ip)
-        if code:
-            if not await spend_totp_code(self.repo, self.rt.box, user, code):
+        async with self.rt.throttle.attempt(account, ip):
+            if code:
+                if not await spend_totp_code(self.repo, self.rt.box, user, code):
+                    await self.rt.throttle.record_failure(account, ip)
+                    raise InvalidTotpCode()
+            elif not await self.rt.hasher.verify(user.password_hash, password or ""):
                 await self.rt.throttle.record_failure(account, ip)
-                raise InvalidTotpCode()
-        elif not await self.rt.hasher.verify(user.password_hash, password or ""):
-            await self.rt.throttle.record_failure(account, ip)
-            raise ReauthenticationFailed()
+                raise ReauthenticationFailed()
         await self.repo.disable_totp(user.id)
         await self.db.commit()

@@ -1,6 +1,8 @@
 """Brute-force protection on every login route: failures counted per account and per
 client IP (moving window in Redis); 429 + Retry-After in the route's own dialect."""
 
+import asyncio
+
 import httpx
 from fastapi import FastAPI
 
@@ -107,3 +109,17 @@ async def test_spoofed_forwarded_for_from_an_untrusted_peer_is_ignored(
             if response.status_code == 429:
                 break
         assert response.status_code == 429
+
+
+async def test_a_concurrent_burst_gets_no_more_guesses_than_the_limit(
+    auth_app: FastAPI, driver: AuthDriver, auth_settings: AuthSettings
+) -> None:
+    """Guesses fired at once must not all pass the check before any failure is counted."""
+    victim = await driver.register()
+    burst = 5 * auth_settings.login_max_failures_per_account
+    responses = await asyncio.gather(
+        *(fail(auth_app, "/auth/login", victim.username) for _ in range(burst))
+    )
+    statuses = [r.status_code for r in responses]
+    assert statuses.count(401) <= auth_settings.login_max_failures_per_account, statuses
+    assert set(statuses) <= {401, 429}
