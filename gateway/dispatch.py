@@ -17,9 +17,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.authentication import Authenticated, IntrospectionRefused, find_credentials
 from gateway.cross_site import check_cross_site
-from gateway.forwarding import HeaderList, Peer, resolve_peer, upstream_request_headers
+from gateway.forwarding import (
+    NO_HEADERS,
+    HeaderSource,
+    Peer,
+    resolve_peer,
+    upstream_request_headers,
+)
 from gateway.proxy import send_error
-from gateway.rate_limit import Decision
 from gateway.route_table import AuthPolicy, BodyLimit, Owner, RateClass, Route, Timeout
 from gateway.runtime import GatewayRuntime
 from gateway.websocket_proxy import refuse
@@ -92,7 +97,7 @@ class GatewayDispatcher:
     ) -> int:
         peer = self._peer(runtime, scope)
         error: QuarryError = MethodNotAllowed() if method_not_allowed else NotFound()
-        extra: HeaderList = []
+        extra: HeaderSource = NO_HEADERS
         try:
             extra = await self._limit(runtime, RateClass.API, None, peer)
         except QuarryError as exc:
@@ -103,7 +108,7 @@ class GatewayDispatcher:
         self, runtime: GatewayRuntime, route: Route, scope: Scope, receive: Receive, send: Send
     ) -> int:
         peer = self._peer(runtime, scope)
-        extra: HeaderList = []
+        extra: HeaderSource = NO_HEADERS
         try:
             auth = await self._authenticate(runtime, route, scope, peer)
             if auth is not None and auth.via_cookie:
@@ -146,7 +151,7 @@ class GatewayDispatcher:
         receive: Receive,
         send: Send,
         auth: Authenticated | None,
-        extra: HeaderList,
+        extra: HeaderSource,
     ) -> int:
         state = scope.setdefault("state", {})
         if auth is not None:
@@ -158,8 +163,7 @@ class GatewayDispatcher:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                if extra:
-                    message["headers"] = [*message.get("headers", []), *extra]
+                message["headers"] = [*message.get("headers", []), *await extra.resolve()]
             await send(message)
 
         await self.inner(scope, receive, send_with_headers)
@@ -177,7 +181,7 @@ class GatewayDispatcher:
         query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         query_key = next((v for k, v in query if k == "api_key"), None)
         upstream_query = urlencode([(k, v) for k, v in query if k != "api_key"])
-        extra: HeaderList = []
+        extra: HeaderSource = NO_HEADERS
         try:
             auth = await self._authenticate(runtime, route, scope, peer, query_api_key=query_key)
             if auth is not None and auth.via_cookie:
@@ -277,18 +281,17 @@ class GatewayDispatcher:
             raise
         except ServiceUnavailable:
             return
-        error.headers.update(decision.header_dict())
+        error.headers.update(await decision.as_dict())
 
     async def _limit(
         self, runtime: GatewayRuntime, rate: RateClass, auth: Authenticated | None, peer: Peer
-    ) -> HeaderList:
+    ) -> HeaderSource:
         limiter = runtime.limiter
         if not limiter.enabled:
-            return []
+            return NO_HEADERS
         if auth is not None:
             key = f"user:{auth.principal.user_id}"
             client = f"client:{auth.principal.client_id}" if auth.principal.client_id else None
         else:
             key, client = f"ip:{peer.client_ip}", None
-        decision: Decision = await limiter.check(rate, key, client)
-        return decision.headers()
+        return await limiter.check(rate, key, client)

@@ -17,10 +17,28 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from shared.net import client_ip, parse_networks
 
 HeaderList = list[tuple[bytes, bytes]]
+
+
+class HeaderSource(Protocol):
+    """Headers the gateway adds to an answer, known by the time the answer starts."""
+
+    async def resolve(self) -> HeaderList: ...
+
+
+class StaticHeaders:
+    def __init__(self, headers: HeaderList | None = None) -> None:
+        self._headers = headers or []
+
+    async def resolve(self) -> HeaderList:
+        return self._headers
+
+
+NO_HEADERS = StaticHeaders()
 
 HOP_BY_HOP = frozenset(
     {

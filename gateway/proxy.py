@@ -30,7 +30,7 @@ from starlette.types import Receive, Scope, Send
 from yarl import URL
 
 from gateway.errors import RequestTimeout, UpstreamUnavailable
-from gateway.forwarding import HeaderList, client_response_headers
+from gateway.forwarding import HeaderSource, client_response_headers
 from shared.error_handlers import error_response
 from shared.errors import PayloadTooLarge, QuarryError, UpstreamError, UpstreamTimeout
 from shared.log import get_logger
@@ -116,9 +116,11 @@ async def send_error(
     receive: Receive,
     send: Send,
     error: QuarryError,
-    extra: Sequence[tuple[bytes, bytes]] = (),
+    extra: Sequence[tuple[bytes, bytes]] | HeaderSource = (),
 ) -> int:
     """Answer ``error`` in the route's dialect, with ``extra`` headers; returns the status."""
+    if not isinstance(extra, Sequence):
+        extra = await extra.resolve()
     response = error_response(error, scope["path"])
     own = {k.lower() for k in error.headers}
     for name, value in extra:
@@ -149,7 +151,7 @@ class HttpProxy:
         headers: list[tuple[str, str]],
         max_body: int,
         read_timeout: float,
-        extra_headers: HeaderList,
+        extra_headers: HeaderSource,
     ) -> int:
         """Proxy one HTTP request to ``base_url``; returns the status the client got."""
         declared = _content_length(scope)
@@ -159,7 +161,7 @@ class HttpProxy:
                 receive,
                 send,
                 PayloadTooLarge(f"Request body exceeds the limit of {max_body} bytes"),
-                [*extra_headers, (b"connection", b"close")],
+                [*await extra_headers.resolve(), (b"connection", b"close")],
             )
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
         query: bytes = scope.get("query_string", b"")
@@ -201,10 +203,11 @@ class HttpProxy:
                 error = self._classify(exc, body, service)
             if error is None:  # the client went away: nobody to answer
                 return 499
+            extra = await extra_headers.resolve()
             if body is not None and not body.finished:
                 # Refused mid-body: close the connection rather than drain the rest.
-                extra_headers = [*extra_headers, (b"connection", b"close")]
-            return await send_error(scope, receive, send, error, extra_headers)
+                extra = [*extra, (b"connection", b"close")]
+            return await send_error(scope, receive, send, error, extra)
         raise AssertionError("unreachable")
 
     def _classify(
@@ -230,10 +233,10 @@ class HttpProxy:
         self,
         upstream: aiohttp.ClientResponse,
         send: Send,
-        extra_headers: HeaderList,
+        extra_headers: HeaderSource,
         method: str,
     ) -> int:
-        headers = client_response_headers(upstream.raw_headers, extra_headers)
+        headers = client_response_headers(upstream.raw_headers, await extra_headers.resolve())
         length = upstream.content_length
         if method == "HEAD" or (length is not None and length <= SMALL_BODY):
             content = b"" if method == "HEAD" else await upstream.read()

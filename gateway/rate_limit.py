@@ -48,6 +48,7 @@ from typing import Any
 from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from redis.asyncio import BlockingConnectionPool
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -97,6 +98,24 @@ class Decision:
         return {k.decode(): v.decode() for k, v in self.headers()}
 
 
+class RateLimitHeaders:
+    """The ``X-RateLimit-*`` headers of one request (the most restrictive rule wins)."""
+
+    def __init__(self, parts: list[Decision | asyncio.Task[Decision]]) -> None:
+        self._parts = parts
+        self._resolved: list[tuple[bytes, bytes]] | None = None
+
+    async def resolve(self) -> list[tuple[bytes, bytes]]:
+        if self._resolved is None:
+            decisions = [p if isinstance(p, Decision) else await p for p in self._parts]
+            tightest = min(decisions, key=lambda d: d.remaining)
+            self._resolved = tightest.headers()
+        return self._resolved
+
+    async def as_dict(self) -> dict[str, str]:
+        return {k.decode(): v.decode() for k, v in await self.resolve()}
+
+
 def _item(spec: str) -> RateLimitItem:
     amount, _, seconds = spec.partition("/")
     return RateLimitItemPerSecond(int(amount), int(seconds))
@@ -140,69 +159,91 @@ class GatewayRateLimiter:
         self.rules = rules_from_settings(settings)
         self._timeout = settings.rate_limit_redis_timeout_seconds
         self._breaker = settings.rate_limit_breaker_seconds
-        url = settings.rate_limit_redis_url or settings.redis_url
-        self._storage = RedisStorage(
-            "async+" + url if not url.startswith("async+") else url,
-            implementation="redispy",
-            key_prefix=KEY_PREFIX,
+        url = (settings.rate_limit_redis_url or settings.redis_url).removeprefix("async+")
+        # A bounded pool that waits (briefly) for a free connection: a burst of
+        # requests must queue for Redis, not fail the limiter over to "degraded".
+        self._pool = BlockingConnectionPool.from_url(
+            url,
+            max_connections=settings.rate_limit_redis_max_connections,
+            timeout=self._timeout,
             socket_timeout=self._timeout,
             socket_connect_timeout=self._timeout,
-            retry=Retry(NoBackoff(), 0),  # type: ignore[arg-type]
+            retry=Retry(NoBackoff(), 0),
             health_check_interval=30,
+        )
+        self._storage = RedisStorage(
+            "async+" + url,
+            implementation="redispy",
+            key_prefix=KEY_PREFIX,
+            connection_pool=self._pool,  # type: ignore[arg-type]
         )
         self._limiter = SlidingWindowCounterRateLimiter(self._storage)
         self.state = LimiterState()
+        # Window statistics computed while their requests proceed (kept until done).
+        self._pending: set[asyncio.Task[Decision]] = set()
 
     async def close(self) -> None:
+        if self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
         client: Any = getattr(self._storage.bridge, "storage", None)
         if client is not None:
             await client.aclose()
+        await self._pool.aclose()
 
     async def check(
         self, rate_class: RateClass, key: str, client_id: str | None = None
-    ) -> Decision:
+    ) -> RateLimitHeaders:
         """Consume one request of ``rate_class`` for ``key``.
 
-        Returns the decision whose headers go on the response; raises
+        The hit (the atomic check-and-consume) is done before this returns; the
+        window statistics for the ``X-RateLimit-*`` headers are fetched while the
+        request goes on, and resolved when its answer starts. Raises
         :class:`RateLimited` (429) or, for a fail-closed class with Redis down,
         :class:`ServiceUnavailable` (503), both carrying the headers.
         """
-        rules = self.rules[rate_class]
-        decision: Decision | None = None
-        for rule in rules:
+        parts: list[Decision | asyncio.Task[Decision]] = []
+        for rule in self.rules[rate_class]:
             identity = client_id if rule.name == "export_client" and client_id else key
-            one = await self._check_rule(rule, identity)
-            if decision is None or one.remaining < decision.remaining:
-                decision = one
-        assert decision is not None
-        return decision
+            parts.append(await self._check_rule(rule, identity))
+        return RateLimitHeaders(parts)
 
-    async def _check_rule(self, rule: Rule, identity: str) -> Decision:
+    async def _check_rule(self, rule: Rule, identity: str) -> Decision | asyncio.Task[Decision]:
         now = time.time()
         if self.state.down_until > time.monotonic():
             return self._degraded(rule, now)
         try:
             async with asyncio.timeout(self._timeout * 2):
                 allowed = await self._limiter.hit(rule.item, rule.name, identity)
-                stats = await self._limiter.get_window_stats(rule.item, rule.name, identity)
         except Exception as exc:  # any storage failure: the gateway stays up
             self._record_failure(exc)
             return self._degraded(rule, now)
         if not self.state.available:
             log.info("rate_limiter_recovered")
         self.state.available = True
-        reset_at = stats.reset_time if stats.reset_time > now else now + rule.window
-        decision = Decision(rule.limit, int(stats.remaining), reset_at)
         if not allowed:
             self.state.rejected[rule.name] = self.state.rejected.get(rule.name, 0) + 1
+            decision = await self._stats(rule, identity, now)
             decision.remaining = 0
             raise RateLimited(
-                max(reset_at - now, 0.1),
+                max(decision.reset_at - now, 0.1),
                 limit=rule.limit,
                 window=rule.window,
                 headers=decision.header_dict(),
             )
-        return decision
+        task = asyncio.create_task(self._stats(rule, identity, now))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+        return task
+
+    async def _stats(self, rule: Rule, identity: str, now: float) -> Decision:
+        try:
+            async with asyncio.timeout(self._timeout * 2):
+                stats = await self._limiter.get_window_stats(rule.item, rule.name, identity)
+        except Exception as exc:
+            self._record_failure(exc)
+            return Decision(rule.limit, rule.limit, now + rule.window, degraded=True)
+        reset_at = stats.reset_time if stats.reset_time > now else now + rule.window
+        return Decision(rule.limit, int(stats.remaining), reset_at)
 
     async def exhausted(self, rule_name: str, rate_class: RateClass, identity: str) -> bool:
         """Whether ``identity`` has no requests left under ``rate_class`` (no hit recorded)."""

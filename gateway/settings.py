@@ -62,6 +62,7 @@ class GatewaySettings(CommonSettings):
     # Redis calls of the limiter fail fast; after a failure Redis is skipped this long.
     rate_limit_redis_timeout_seconds: float = Field(0.5, gt=0)
     rate_limit_breaker_seconds: float = Field(2.0, ge=0)
+    rate_limit_redis_max_connections: int = Field(64, ge=1)
     # Separate Redis for the limiter (defaults to REDIS_URL).
     rate_limit_redis_url: str | None = None
 

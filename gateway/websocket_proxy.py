@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
 
 import aiohttp
 import orjson
@@ -20,6 +19,7 @@ from starlette.types import Message, Receive, Scope, Send
 from yarl import URL
 
 from gateway.errors import UpstreamUnavailable
+from gateway.forwarding import NO_HEADERS, HeaderSource
 from shared.dialects import dialect_for_path, render_error
 from shared.errors import QuarryError, UpstreamError, UpstreamTimeout, error_for_status
 from shared.log import get_logger
@@ -38,9 +38,10 @@ async def refuse(
     scope: Scope,
     send: Send,
     error: QuarryError,
-    extra_headers: Sequence[tuple[bytes, bytes]] = (),
+    extra: HeaderSource = NO_HEADERS,
 ) -> int:
     """Refuse a handshake: an HTTP answer in the dialect if the server can, a close otherwise."""
+    extra_headers = await extra.resolve()
     if "websocket.http.response" in scope.get("extensions", {}):
         body = orjson.dumps(
             render_error(error, dialect_for_path(scope["path"]), current_request_id())
@@ -84,7 +85,7 @@ class WebSocketProxy:
         service: str,
         headers: list[tuple[str, str]],
         query: str,
-        extra_headers: Sequence[tuple[bytes, bytes]],
+        extra_headers: HeaderSource,
     ) -> int:
         """Relay one WebSocket session; returns 101 or the refusal status."""
         message = await receive()
@@ -135,7 +136,7 @@ class WebSocketProxy:
                 {
                     "type": "websocket.accept",
                     "subprotocol": upstream.protocol,
-                    "headers": list(extra_headers),
+                    "headers": await extra_headers.resolve(),
                 }
             )
             await self._relay(upstream, receive, send)
