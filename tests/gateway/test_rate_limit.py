@@ -3,8 +3,10 @@ Retry-After, keys per principal or per address, limits shared by replicas."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
+import httpx
 import pytest
 
 from tests.gateway.conftest import StartGateway, random_ip
@@ -139,3 +141,20 @@ async def test_replicas_share_one_budget(start_gateway: StartGateway, keyring: K
         for client in (a, b, a, b, a, b):
             statuses.append((await client.get("/sessions", headers=headers)).status_code)
     assert statuses == [200, 200, 200, 200, 429, 429]
+
+
+async def test_a_burst_queues_for_redis_instead_of_degrading(
+    start_gateway: StartGateway, keyring: KeyRing
+) -> None:
+    gateway = await start_gateway(rate_limit_redis_max_connections=2)
+    headers = {"Authorization": f"Bearer {keyring.mint()}"}
+    async with gateway.client(limits=httpx.Limits(max_connections=100)) as client:
+        responses = await asyncio.gather(
+            *(client.get("/sessions", headers=headers) for _ in range(100))
+        )
+        assert [r.status_code for r in responses] == [200] * 100
+        remaining = sorted(int(r.headers["x-ratelimit-remaining"]) for r in responses)
+        assert len(set(remaining)) > 50  # each saw its own count
+        limiter = (await client.get("/monitoring/detailed")).json()["components"]["rate_limiter"]
+    assert limiter["status"] == "healthy"
+    assert limiter["failures"] == 0
