@@ -182,8 +182,9 @@ class SessionService:
             return None
         return parse_uuid(principal.session_id)
 
-    async def logout(self, principal: Principal) -> None:
-        session_id = self._session_of(principal)
+    async def logout(self, principal: Principal | None) -> None:
+        """End the caller's session; :class:`NotLoggedIn` without one (anonymous, API key)."""
+        session_id = self._session_of(principal) if principal is not None else None
         if session_id is None:
             raise NotLoggedIn()
         await self.repo.revoke_session(session_id, datetime.now(UTC), "logout")

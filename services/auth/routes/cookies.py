@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from fastapi import Request, Response
 
+from services.auth.schemas import MessageOut
+from services.auth.sessions import SessionService
 from services.auth.settings import AuthSettings
+from shared.identity import Principal
 from shared.net import is_trusted_proxy
 
 SKYPE_COOKIE = "session"  # spec/skype-parser-api.md
@@ -45,3 +48,17 @@ def clear_session_cookie(
         samesite="lax",
         secure=served_over_https(request, settings),
     )
+
+
+async def log_out(
+    principal: Principal | None,
+    sessions: SessionService,
+    request: Request,
+    response: Response,
+    settings: AuthSettings,
+    cookie: str,
+) -> MessageOut:
+    """End the caller's session (cookie, refresh and access tokens); clear ``cookie``."""
+    await sessions.logout(principal)
+    clear_session_cookie(response, request, settings, cookie)
+    return MessageOut(message="Logged out successfully")

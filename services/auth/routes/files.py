@@ -14,8 +14,8 @@ from services.auth.dependencies import (
     SettingsDep,
     TwoFactorDep,
 )
-from services.auth.errors import NotLoggedIn, PasswordMismatch
-from services.auth.routes.cookies import FILES_COOKIE, clear_session_cookie
+from services.auth.errors import PasswordMismatch
+from services.auth.routes.cookies import FILES_COOKIE, log_out
 from services.auth.schemas import (
     DisableTwoFactor,
     EnableTwoFactor,
@@ -53,11 +53,7 @@ async def logout(
     settings: SettingsDep,
 ) -> MessageOut:
     """End this session: the ``session_id`` cookie, its refresh tokens and access tokens."""
-    if principal is None:
-        raise NotLoggedIn()
-    await sessions.logout(principal)
-    clear_session_cookie(response, request, settings, FILES_COOKIE)
-    return MessageOut(message="Logged out successfully")
+    return await log_out(principal, sessions, request, response, settings, FILES_COOKIE)
 
 
 @router.post("/invalidate-other-sessions", response_model=SessionsInvalidated)

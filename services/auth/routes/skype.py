@@ -13,8 +13,7 @@ from services.auth.dependencies import (
     SessionsDep,
     SettingsDep,
 )
-from services.auth.errors import NotLoggedIn
-from services.auth.routes.cookies import SKYPE_COOKIE, clear_session_cookie, set_session_cookie
+from services.auth.routes.cookies import SKYPE_COOKIE, log_out, set_session_cookie
 from services.auth.schemas import ApiKeyOut, MessageOut, SkypeLogin, SkypeRegistration, UserProfile
 
 router = APIRouter(tags=["Skype: authentication"])
@@ -77,11 +76,7 @@ async def logout(
     settings: SettingsDep,
 ) -> MessageOut:
     """End the session (its cookie, and every token it issued); 401 when not logged in."""
-    if principal is None:
-        raise NotLoggedIn()
-    await sessions.logout(principal)
-    clear_session_cookie(response, request, settings, SKYPE_COOKIE)
-    return MessageOut(message="Logged out successfully")
+    return await log_out(principal, sessions, request, response, settings, SKYPE_COOKIE)
 
 
 @router.get("/api/profile", response_model=UserProfile)
