@@ -162,7 +162,7 @@ class Authenticator:
         self._max_cache = max_cache_seconds
         self._margin = expiry_margin_seconds
         self._negative_ttl = negative_ttl_seconds
-        self._in_flight: dict[str, asyncio.Future[Introspected | None]] = {}
+        self._in_flight: dict[str, asyncio.Task[Introspected | None]] = {}
         self.introspection_calls = 0
         if revocations is not None:
             revocations.on_revoke(self._on_revoke)
@@ -209,23 +209,19 @@ class Authenticator:
             self.introspection_cache.evict_handle(cached.handle or "")
         if not allow_remote:
             raise IntrospectionRefused
-        # One call to auth per credential, however many requests carry it at once.
+        # One call to auth per credential, however many requests carry it at once; the
+        # call runs as its own task, so the first caller going away does not fail the rest.
         pending = self._in_flight.get(key)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[Introspected | None] = asyncio.get_running_loop().create_future()
-        self._in_flight[key] = future
-        try:
-            result = await self._introspect_uncached(credential, key)
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: waiters re-raise it, nobody logs it as lost
-            raise
-        else:
-            future.set_result(result)
-            return result
-        finally:
-            del self._in_flight[key]
+        if pending is None:
+            pending = asyncio.create_task(self._introspect_uncached(credential, key))
+            self._in_flight[key] = pending
+            pending.add_done_callback(lambda task: self._settled(key, task))
+        return await asyncio.shield(pending)
+
+    def _settled(self, key: str, task: asyncio.Task[Introspected | None]) -> None:
+        self._in_flight.pop(key, None)
+        if not task.cancelled():
+            task.exception()  # retrieved here too, in case every waiter went away
 
     async def _introspect_uncached(self, credential: Credential, key: str) -> Introspected | None:
         self.introspection_calls += 1

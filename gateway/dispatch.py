@@ -60,17 +60,15 @@ class GatewayDispatcher:
         else:  # lifespan
             await self.inner(scope, receive, send)
 
-    def _runtime(self) -> GatewayRuntime:
-        if self.runtime is None:
-            raise ServiceUnavailable("The gateway is starting")
-        return self.runtime
-
     # --- HTTP -----------------------------------------------------------------
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         method: str = scope["method"]
-        runtime = self._runtime()
+        runtime = self.runtime
+        if runtime is None:
+            await send_error(scope, receive, send, ServiceUnavailable("The gateway is starting"))
+            return
         match = runtime.table.match(method, scope["path"])
         route = match.route
         status = 500
@@ -111,9 +109,9 @@ class GatewayDispatcher:
         extra: HeaderSource = NO_HEADERS
         try:
             auth = await self._authenticate(runtime, route, scope, peer)
+            extra = await self._limit(runtime, route.rate, auth, peer)
             if auth is not None and auth.via_cookie:
                 check_cross_site(scope["method"], scope["headers"], peer.host)
-            extra = await self._limit(runtime, route.rate, auth, peer)
         except QuarryError as exc:
             return await send_error(scope, receive, send, exc, extra)
         if route.owner is Owner.GATEWAY:
@@ -172,7 +170,10 @@ class GatewayDispatcher:
     # --- WebSocket --------------------------------------------------------------
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        runtime = self._runtime()
+        runtime = self.runtime
+        if runtime is None:
+            await refuse(scope, send, ServiceUnavailable("The gateway is starting"))
+            return
         route = runtime.table.match("GET", scope["path"], websocket=True).route
         if route is None:
             await refuse(scope, send, NotFound())
@@ -184,9 +185,9 @@ class GatewayDispatcher:
         extra: HeaderSource = NO_HEADERS
         try:
             auth = await self._authenticate(runtime, route, scope, peer, query_api_key=query_key)
+            extra = await self._limit(runtime, route.rate, auth, peer)
             if auth is not None and auth.via_cookie:
                 check_cross_site("GET", scope["headers"], peer.host, websocket=True)
-            extra = await self._limit(runtime, route.rate, auth, peer)
         except QuarryError as exc:
             await refuse(scope, send, exc, extra)
             return
@@ -276,8 +277,13 @@ class GatewayDispatcher:
         try:
             decision = await runtime.limiter.check(route.rate, f"ip:{peer.client_ip}")
         except RateLimited as limited:
-            if len(runtime.penalised) < MAX_PENALISED:
-                runtime.penalised[peer.client_ip] = time.monotonic() + limited.retry_after
+            penalised = runtime.penalised
+            if len(penalised) >= MAX_PENALISED:
+                now = time.monotonic()
+                for address in [a for a, until in penalised.items() if until <= now]:
+                    del penalised[address]
+            if len(penalised) < MAX_PENALISED:
+                penalised[peer.client_ip] = time.monotonic() + limited.retry_after
             raise
         except ServiceUnavailable:
             return
