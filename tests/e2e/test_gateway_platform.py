@@ -124,3 +124,23 @@ async def test_unknown_and_internal_paths_are_404(gateway_client: httpx.AsyncCli
         response = await gateway_client.get(path)
         assert response.status_code == 404, path
         assert response.json()["request_id"] == response.headers["x-request-id"]
+
+
+async def test_auth_rate_limit_answers_429_in_the_profile_dialect(
+    gateway_client: httpx.AsyncClient, unique: str
+) -> None:
+    statuses = []
+    for attempt in range(11):
+        response = await gateway_client.post(
+            "/auth/login", json={"username": f"nobody{unique}{attempt}", "password": "wrong-pw"}
+        )
+        statuses.append(response.status_code)
+        assert response.headers["x-ratelimit-limit"] == "10"
+    assert statuses[:10] == [401] * 10, statuses
+    assert response.status_code == 429
+    body = response.json()
+    assert body["error"] == "RATE_LIMIT_EXCEEDED"
+    assert body["limit"] == 10
+    assert body["window"] == 60
+    assert body["message"] == f"Rate limit exceeded. Try again in {body['retry_after']} seconds"
+    assert int(response.headers["retry-after"]) >= 1
