@@ -14,12 +14,11 @@ rest pass intact, duplicates included).
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from shared.net import client_ip, parse_networks
+from shared.net import client_ip, is_trusted_proxy
 
 HeaderList = list[tuple[bytes, bytes]]
 
@@ -132,7 +131,7 @@ def resolve_peer(
         elif name == b"host":
             host = value.decode("latin-1")
     scheme = "https" if scheme in ("https", "wss") else "http"
-    if not trusted_proxies or not _is_trusted(peer_ip, trusted_proxies):
+    if not trusted_proxies or not is_trusted_proxy(peer_ip, trusted_proxies):
         return Peer(peer_ip, scheme, host or "")
     ip = client_ip(peer_ip, xff, trusted_proxies) or peer_ip
     real_proto = proto.split(",")[0].strip().lower() if proto else scheme
@@ -140,14 +139,6 @@ def resolve_peer(
         real_proto = scheme
     real_host = fwd_host.split(",")[0].strip() if fwd_host else (host or "")
     return Peer(ip, real_proto, real_host)
-
-
-def _is_trusted(address: str, trusted: Sequence[str]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in net for net in parse_networks(tuple(trusted)))
 
 
 def upstream_request_headers(
