@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from deploy.moto_server import endpoint, launch_moto
+from deploy.object_store_snapshot import ObjectStoreSnapshot, kept_on_disk
 from deploy.postgres import run_postgres
 from deploy.redis_server import run_redis
 
@@ -57,6 +59,16 @@ def _throwaway_dir(stack: ExitStack, prefix: str) -> Path:
     return path
 
 
+def _logger(path: Path, console: bool) -> Callable[[str], None]:
+    def log(line: str) -> None:
+        with path.open("a") as out:
+            out.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
+        if console:
+            print(f"{'snapshot':>9} | {line}", flush=True)
+
+    return log
+
+
 @contextmanager
 def start_backing(
     data_dir: Path,
@@ -68,9 +80,11 @@ def start_backing(
     """Start what is not ``configured`` and wait until each answers; stop it all on exit,
     errors and Ctrl-C included.
 
-    ``persistent`` keeps PostgreSQL and Redis data under ``data_dir`` (durable settings);
-    otherwise PostgreSQL lives in a fresh temp dir with fsync off and Redis in memory.
-    Logs go to ``data_dir/logs``.
+    ``persistent`` keeps PostgreSQL and Redis data under ``data_dir`` (durable settings)
+    and, when we start moto, its buckets, objects and queues in ``data_dir/s3`` and
+    ``data_dir/sqs`` (:mod:`deploy.object_store_snapshot`: restored before we yield,
+    saved every 30 s and on exit); otherwise PostgreSQL lives in a fresh temp dir with
+    fsync off, Redis and moto in memory. Logs go to ``data_dir/logs``.
     """
     configured = {k: v for k, v in (configured or {}).items() if v}
     logs = data_dir / "logs"
@@ -108,6 +122,10 @@ def start_backing(
             started.append("redis")
 
         moto_url = endpoint(moto.wait()) if moto is not None else ""
+        if moto is not None and persistent:
+            # Entered after moto.stop was registered: the last snapshot runs before it.
+            store = ObjectStoreSnapshot(moto_url, data_dir)
+            stack.enter_context(kept_on_disk(store, log=_logger(logs / "snapshot.log", console)))
         yield BackingServices(
             database_url=database_url,
             redis_url=redis_url,
