@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 
 from services.auth.bootstrap import build_runtime
+from services.auth.housekeeping import run_periodically
 from services.auth.models import SCHEMA
 from services.auth.routes import ROUTERS
 from services.auth.settings import AuthSettings
@@ -17,10 +20,21 @@ from shared.service_app import create_service_app
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: AuthSettings = app.state.settings
     async with AsyncExitStack() as stack:
-        await open_database(stack, app, settings, SCHEMA)
+        engine = await open_database(stack, app, settings, SCHEMA)
         redis = await open_redis(stack, app, settings)
         app.state.auth = await build_runtime(stack, app, settings, app.state.sessions, redis)
+        if settings.prune_interval_seconds > 0:
+            pruner = asyncio.create_task(run_periodically(engine, settings), name="auth-prune")
+            app.state.pruner = pruner
+            # Registered after the engine: cancelled (and awaited) before it is disposed.
+            stack.push_async_callback(_cancel, pruner)
         yield
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def create_app(settings: AuthSettings | None = None) -> FastAPI:

@@ -1,4 +1,4 @@
-"""Auth's extra commands: ``create-admin`` and ``rotate-keys``."""
+"""Auth's extra commands: ``create-admin``, ``rotate-keys`` and ``prune``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 
 from services.auth.bootstrap import create_admin, password_hasher, signing_key_store
 from services.auth.errors import WeakPassword
+from services.auth.housekeeping import prune_exclusively
 from services.auth.models import SCHEMA
 from services.auth.settings import AuthSettings
 from shared.database import create_engine, session_factory
@@ -53,12 +54,30 @@ async def _rotate_keys(settings: AuthSettings, activate_in: float | None) -> int
     return 0
 
 
+async def _prune(settings: AuthSettings) -> int:
+    engine = create_engine(settings.database_url, SCHEMA, pool_size=1)
+    try:
+        counts = await prune_exclusively(engine, settings)
+    finally:
+        await engine.dispose()
+    if counts is None:
+        print("skipped: another process is pruning right now", file=sys.stderr)
+        return 1
+    for table, deleted in counts.as_dict().items():
+        print(f"{table}: {deleted} deleted")
+    return 0
+
+
 def create_admin_command(args: argparse.Namespace) -> int:
     return asyncio.run(_create_admin(AuthSettings(), args.username, args.email))
 
 
 def rotate_keys_command(args: argparse.Namespace) -> int:
     return asyncio.run(_rotate_keys(AuthSettings(), args.activate_in))
+
+
+def prune_command(_: argparse.Namespace) -> int:
+    return asyncio.run(_prune(AuthSettings()))
 
 
 def add_arguments(parsers: dict[str, argparse.ArgumentParser]) -> None:
@@ -75,4 +94,8 @@ def add_arguments(parsers: dict[str, argparse.ArgumentParser]) -> None:
         type=float,
         default=None,
         help="seconds until the new key signs (default AUTH_SIGNING_KEY_ACTIVATION_DELAY_SECONDS)",
+    )
+    parsers["prune"].description = (
+        "Delete ended sessions, expired refresh tokens, revoked or expired API keys and "
+        "retired signing keys past AUTH_PRUNE_RETENTION_SECONDS; print the counts."
     )

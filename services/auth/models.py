@@ -120,6 +120,16 @@ class LoginSession(Base):
     user_agent: Mapped[str | None] = mapped_column(String(400), nullable=True)
 
 
+# Housekeeping finds ended sessions by these (migration 0002); the partial index
+# also serves the revocation feed (revoked_at > since).
+Index("ix_sessions_absolute_expires_at", LoginSession.absolute_expires_at)
+Index(
+    "ix_sessions_revoked_at",
+    LoginSession.revoked_at,
+    postgresql_where=LoginSession.revoked_at.is_not(None),
+)
+
+
 class RefreshToken(Base):
     """One link of a refresh-token family (the family is its session)."""
 
@@ -134,6 +144,9 @@ class RefreshToken(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     # Set when exchanged: presenting a spent token again revokes the whole family.
     spent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+Index("ix_refresh_tokens_expires_at", RefreshToken.expires_at)
 
 
 class ApiKey(Base):
@@ -155,6 +168,10 @@ class ApiKey(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+Index("ix_api_keys_revoked_at", ApiKey.revoked_at, postgresql_where=ApiKey.revoked_at.is_not(None))
+Index("ix_api_keys_expires_at", ApiKey.expires_at, postgresql_where=ApiKey.expires_at.is_not(None))
 
 
 class SigningKey(Base):

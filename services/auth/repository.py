@@ -5,9 +5,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import ColumnElement, CursorResult, delete, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from services.auth.models import ApiKey, Client, LoginSession, RefreshToken, SigningKey, User
 
@@ -20,6 +22,18 @@ class AuthRepository:
         """A transaction-scoped advisory lock (start-up tasks of several replicas)."""
         await self.session.execute(
             text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": f"auth:{name}"}
+        )
+
+    async def try_lock_for_connection(self, name: str) -> bool:
+        """A connection-scoped advisory lock, without waiting: ``False`` when another
+        connection holds it. Outlives commits; released by :meth:`unlock_for_connection`
+        or when the connection closes."""
+        stmt = text("SELECT pg_try_advisory_lock(hashtext(:name))")
+        return bool((await self.session.execute(stmt, {"name": f"auth:{name}"})).scalar_one())
+
+    async def unlock_for_connection(self, name: str) -> None:
+        await self.session.execute(
+            text("SELECT pg_advisory_unlock(hashtext(:name))"), {"name": f"auth:{name}"}
         )
 
     # clients and users
@@ -306,4 +320,64 @@ class AuthRepository:
             update(SigningKey)
             .where(or_(SigningKey.retired_at.is_(None), SigningKey.retired_at > at))
             .values(retired_at=at)
+        )
+
+    # housekeeping: bounded deletes (the caller loops and commits between batches)
+
+    async def _delete_batch(
+        self,
+        model: type[Any],
+        key: InstrumentedAttribute[Any],
+        *where: ColumnElement[bool],
+        limit: int,
+    ) -> int:
+        """Delete at most ``limit`` rows matching ``where``; rows another transaction
+        holds locked (a refresh in progress) are skipped, not waited for."""
+        batch = (
+            select(key).where(*where).limit(limit).with_for_update(skip_locked=True)
+        ).scalar_subquery()
+        stmt = delete(model).where(key.in_(batch)).execution_options(synchronize_session=False)
+        return cast(CursorResult[Any], await self.session.execute(stmt)).rowcount
+
+    @staticmethod
+    def _session_ended_before(cutoff: datetime) -> ColumnElement[bool]:
+        return or_(LoginSession.revoked_at < cutoff, LoginSession.absolute_expires_at < cutoff)
+
+    async def delete_refresh_tokens_of_ended_sessions(self, cutoff: datetime, limit: int) -> int:
+        """Tokens of sessions revoked or absolutely expired before ``cutoff``."""
+        ended = select(LoginSession.id).where(self._session_ended_before(cutoff))
+        return await self._delete_batch(
+            RefreshToken, RefreshToken.id, RefreshToken.session_id.in_(ended), limit=limit
+        )
+
+    async def delete_refresh_tokens_expired_before(self, cutoff: datetime, limit: int) -> int:
+        return await self._delete_batch(
+            RefreshToken, RefreshToken.id, RefreshToken.expires_at < cutoff, limit=limit
+        )
+
+    async def delete_sessions_ended_before(self, cutoff: datetime, limit: int) -> int:
+        """Sessions revoked or absolutely expired before ``cutoff`` (their remaining
+        refresh tokens go with them: ON DELETE CASCADE)."""
+        return await self._delete_batch(
+            LoginSession, LoginSession.id, self._session_ended_before(cutoff), limit=limit
+        )
+
+    async def delete_api_keys_ended_before(self, cutoff: datetime, limit: int) -> int:
+        """Keys revoked or expired before ``cutoff``; a live key never matches."""
+        return await self._delete_batch(
+            ApiKey,
+            ApiKey.id,
+            or_(ApiKey.revoked_at < cutoff, ApiKey.expires_at < cutoff),
+            limit=limit,
+        )
+
+    async def delete_signing_keys_retired_before(self, cutoff: datetime, limit: int) -> int:
+        """Keys that stopped signing before ``cutoff``; the signing key (never retired,
+        or retired in the future by a scheduled successor) never matches."""
+        return await self._delete_batch(
+            SigningKey,
+            SigningKey.kid,
+            SigningKey.retired_at.is_not(None),
+            SigningKey.retired_at < cutoff,
+            limit=limit,
         )

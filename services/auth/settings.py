@@ -46,6 +46,16 @@ class AuthSettings(CommonSettings):
 
     totp_issuer: str = "Quarry"
 
+    # Housekeeping (services.auth.housekeeping): ended sessions, expired refresh tokens and
+    # revoked or expired API keys are deleted once they have been over this long.
+    prune_retention_seconds: int = Field(30 * 86_400, ge=0)
+    # How often each replica tries to prune (one at a time); 0 disables the periodic task.
+    prune_interval_seconds: float = Field(3_600.0, ge=0)
+    # The first run, this long after start-up.
+    prune_initial_delay_seconds: float = Field(60.0, ge=0)
+    # Rows per DELETE statement (each batch is its own short transaction).
+    prune_batch_size: int = Field(1_000, ge=1, le=100_000)
+
     # The Profile spec's development key: read from AUTH_API_KEY or API_KEY; absent = none.
     api_key: SecretStr | None = Field(
         None, validation_alias=AliasChoices("AUTH_API_KEY", "API_KEY")

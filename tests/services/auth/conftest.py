@@ -80,6 +80,8 @@ def make_settings(database_url: str, redis_url: str, **overrides: Any) -> AuthSe
         "bootstrap_admin_username": "root",
         "bootstrap_admin_email": "root@example.com",
         "bootstrap_admin_password": ADMIN_PASSWORD,
+        # No background pruning under the tests' feet (test_housekeeping runs it explicitly).
+        "prune_interval_seconds": 0,
     }
     values.update(overrides)
     return AuthSettings(**values)
