@@ -70,6 +70,9 @@ class ApiKeyService:
         """Replace the caller's Skype key; the old one stops working at once."""
         require_full_access(principal)
         user = await self.accounts.current_user(principal)
+        # One regeneration at a time per account: without the lock, concurrent ones each
+        # revoke only the keys committed before them and all their new keys stay live.
+        await self.repo.lock_user(user.id)
         revoked = await self.repo.revoke_skype_keys(user.id, datetime.now(UTC))
         row, full = new_skype_key_row(user.id)
         await self.repo.add_api_key(row)

@@ -74,6 +74,11 @@ class AuthRepository:
             any(r[1] == email.lower() for r in rows),
         )
 
+    async def lock_user(self, user_id: uuid.UUID) -> None:
+        """Lock the account's row until commit: changes to one account's credentials
+        made by concurrent requests run one after the other."""
+        await self.session.execute(select(User.id).where(User.id == user_id).with_for_update())
+
     async def set_password_hash(self, user_id: uuid.UUID, password_hash: str) -> None:
         await self.session.execute(
             update(User).where(User.id == user_id).values(password_hash=password_hash)
