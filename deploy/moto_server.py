@@ -2,8 +2,8 @@
 that talks to AWS in production (``endpoint_url``).
 
 It runs as a subprocess (``python -m moto.server``), not in-process, so it dies with
-the launcher. moto keeps its state in memory: buckets, objects and queues do not
-survive a restart (configure a real S3/SQS for that; see the README). Its request
+the launcher. moto keeps its state in memory; ``make up`` saves it to disk and puts it
+back through the S3/SQS API (:mod:`deploy.object_store_snapshot`). moto's request
 recorder is no substitute: replayed multipart uploads get new random upload ids.
 """
 

@@ -386,9 +386,12 @@ def kept_on_disk(
     def periodically() -> None:
         while not stop.wait(interval):
             try:
-                store.snapshot()
+                stats = store.snapshot()
             except Exception as exc:  # keep trying; the final one reports
                 log(f"periodic S3/SQS snapshot failed: {type(exc).__name__}: {exc}")
+            else:
+                if stats.objects_written or stats.objects_removed:
+                    log(f"saved S3 changes: {stats.summary()}")
 
     thread = threading.Thread(target=periodically, name="s3-snapshot", daemon=True)
     thread.start()
