@@ -1,7 +1,8 @@
 """The gateway application: ``create_app()`` for uvicorn (``python -m gateway serve``).
 
-The outermost layers give every request its id and a last-resort 500; then the
-dispatcher (:mod:`gateway.dispatch`) routes it, to the gateway's own FastAPI
+The outermost layers give every request its id, the CORS policy (preflights
+answered there; CORS headers on every answer, errors included) and a last-resort
+500; then the dispatcher (:mod:`gateway.dispatch`) routes it, to the gateway's own FastAPI
 routes (health, monitoring, docs) or to a service. The lifespan opens every
 pooled client once and closes them in reverse order.
 """
@@ -21,6 +22,7 @@ from starlette.types import Receive, Scope, Send
 
 from gateway.auth_client import AuthClient
 from gateway.authentication import Authenticator, VerifiedTokenCache
+from gateway.cors import GatewayCORSMiddleware
 from gateway.dispatch import GatewayDispatcher
 from gateway.introspection_cache import IntrospectionCache
 from gateway.openapi import STATIC_URL, MergedOpenApi, static_directory
@@ -181,7 +183,15 @@ class Gateway:
         inner.mount(STATIC_URL, StaticFiles(directory=static_directory()), name="offline-docs")
         self.fastapi = inner
         self.dispatcher = GatewayDispatcher(inner)
-        self._app = RequestIdMiddleware(UnhandledErrorMiddleware(self.dispatcher))
+        cors = GatewayCORSMiddleware(
+            UnhandledErrorMiddleware(self.dispatcher),
+            origins=settings.cors_origins,
+            methods=settings.cors_allow_methods,
+            headers=settings.cors_allow_headers,
+            expose_headers=settings.cors_expose_headers,
+            max_age=settings.cors_max_age_seconds,
+        )
+        self._app = RequestIdMiddleware(cors)
 
     @asynccontextmanager
     async def _lifespan(self, app: FastAPI) -> AsyncIterator[None]:

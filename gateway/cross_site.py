@@ -7,11 +7,16 @@ WebSocket handshakes, which SameSite does not cover). An unsafe request (or a
 WebSocket handshake) authenticated by cookie is refused with 403 when its
 ``Origin`` is not the gateway's own origin or its ``Sec-Fetch-Site`` says
 ``cross-site``. curl and SDKs send neither header, so the specs' examples pass.
+
+An ``Origin`` the operator trusts (``GATEWAY_CORS_ORIGINS``, the CORS allowlist)
+counts as the gateway's own: its requests pass even when ``Sec-Fetch-Site`` says
+``cross-site`` (a web app served from another site). The comparison is exact, as
+browsers serialise origins; ``null`` is never trusted.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from urllib.parse import urlsplit
 
 from shared.errors import Forbidden
@@ -39,10 +44,12 @@ def check_cross_site(
     host: str,
     *,
     websocket: bool = False,
+    trusted_origins: Collection[str] = (),
 ) -> None:
     """Raise :class:`CrossSiteRequest` for a cross-site unsafe cookie-authenticated request.
 
-    ``host`` is the host (and port) the client addressed, as the gateway resolved it.
+    ``host`` is the host (and port) the client addressed, as the gateway resolved it;
+    ``trusted_origins`` are the allowlisted origins (normalised, as in the settings).
     """
     if not websocket and method in SAFE_METHODS:
         return
@@ -52,6 +59,8 @@ def check_cross_site(
             origin = value.decode("latin-1").strip()
         elif name == b"sec-fetch-site":
             fetch_site = value.decode("latin-1").strip().lower()
+    if origin is not None and origin in trusted_origins:
+        return
     if fetch_site == "cross-site":
         raise CrossSiteRequest("Cross-site request refused (Sec-Fetch-Site)")
     if origin is not None and _origin_host(origin) != host.lower():

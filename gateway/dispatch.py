@@ -3,6 +3,9 @@
 route table → authenticate → cross-site check → rate limit → the gateway's own
 routes, or the stream proxy / WebSocket relay to the owning service.
 
+CORS preflights never get here: :mod:`gateway.cors` answers them outside the
+dispatcher (no authentication, no proxying, no rate-limit charge).
+
 Every answer the gateway itself gives (404, 401, 403, 413, 429, 502-504) is
 rendered by the shared error mechanism in the route's dialect, and carries the
 request id and the ``X-RateLimit-*`` headers.
@@ -111,7 +114,12 @@ class GatewayDispatcher:
             auth = await self._authenticate(runtime, route, scope, peer)
             extra = await self._limit(runtime, route.rate, auth, peer)
             if auth is not None and auth.via_cookie:
-                check_cross_site(scope["method"], scope["headers"], peer.host)
+                check_cross_site(
+                    scope["method"],
+                    scope["headers"],
+                    peer.host,
+                    trusted_origins=runtime.settings.cors_origins,
+                )
         except QuarryError as exc:
             return await send_error(scope, receive, send, exc, extra)
         if route.owner is Owner.GATEWAY:
@@ -187,7 +195,15 @@ class GatewayDispatcher:
             auth = await self._authenticate(runtime, route, scope, peer, query_api_key=query_key)
             extra = await self._limit(runtime, route.rate, auth, peer)
             if auth is not None and auth.via_cookie:
-                check_cross_site("GET", scope["headers"], peer.host, websocket=True)
+                # Cross-site WebSocket hijacking: a cookie handshake must come from this
+                # origin or a trusted one; ?api_key= and tokens are not ambient, any origin.
+                check_cross_site(
+                    "GET",
+                    scope["headers"],
+                    peer.host,
+                    websocket=True,
+                    trusted_origins=runtime.settings.cors_origins,
+                )
         except QuarryError as exc:
             await refuse(scope, send, exc, extra)
             return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import AliasChoices, Field, field_validator
 
+from gateway.cors import normalize_origin
 from shared.heartbeat import WORKER_HEARTBEAT_KEY
 from shared.settings import CommonSettings, service_config, shared_field
 
@@ -84,6 +85,35 @@ class GatewaySettings(CommonSettings):
     # Merged OpenAPI document: refreshed at most this often.
     openapi_cache_seconds: float = Field(30.0, ge=0)
 
+    # Browser origins (exact "scheme://host[:port]", a JSON list in GATEWAY_CORS_ORIGINS)
+    # allowed to call the gateway from another origin, cookies included; they also pass
+    # the cross-site check of cookie-authenticated requests. Empty: same-origin pages only.
+    cors_origins: list[str] = Field(default_factory=list)
+    cors_allow_methods: list[str] = Field(
+        default_factory=lambda: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+    )
+    cors_allow_headers: list[str] = Field(
+        default_factory=lambda: [
+            "Authorization",
+            "Content-Type",
+            "X-API-Key",
+            "X-Request-ID",
+            "Prefer",
+        ]
+    )
+    cors_expose_headers: list[str] = Field(
+        default_factory=lambda: [
+            "X-Request-ID",
+            "X-RateLimit-Limit",
+            "X-RateLimit-Remaining",
+            "X-RateLimit-Reset",
+            "Retry-After",
+            "Content-Disposition",
+        ]
+    )
+    # How long a browser may cache a preflight answer (Chrome caps it at 7200).
+    cors_max_age_seconds: int = Field(600, ge=0, le=86_400)
+
     @field_validator(
         "rate_limit_api",
         "rate_limit_auth",
@@ -97,6 +127,23 @@ class GatewaySettings(CommonSettings):
     @classmethod
     def _valid_rate(cls, value: str) -> str:
         return _rate(value)
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _valid_origins(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(normalize_origin(origin) for origin in value))
+
+    @field_validator("cors_allow_methods", "cors_allow_headers", "cors_expose_headers")
+    @classmethod
+    def _no_wildcard(cls, value: list[str]) -> list[str]:
+        if any("*" in item for item in value):
+            raise ValueError("list the names: '*' is not allowed in the CORS policy")
+        return [item.strip() for item in value if item.strip()]
+
+    @field_validator("cors_allow_methods")
+    @classmethod
+    def _upper_methods(cls, value: list[str]) -> list[str]:
+        return [method.upper() for method in value]
 
     @property
     def service_urls(self) -> dict[str, str]:
