@@ -202,6 +202,11 @@ class EchoService:
                 (b"connection", b"x-hop"),
                 (b"x-hop", b"dropped"),
             ]
+        if path.endswith("/cors-widening"):  # a service trying to set its own CORS policy
+            extra = [
+                (b"access-control-allow-origin", b"*"),
+                (b"access-control-allow-credentials", b"true"),
+            ]
         status = int(query.get("status", ["200"])[0])
         await send_json(send, status, record, extra)
 

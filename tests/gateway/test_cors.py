@@ -115,6 +115,18 @@ async def test_request_from_an_allowed_origin_carries_cors_headers(
         assert "origin" in listed(other.headers["vary"])
 
 
+async def test_a_service_cannot_widen_the_policy(
+    cors_gateway: RunningGateway, keyring: KeyRing
+) -> None:
+    bearer = {"Authorization": f"Bearer {keyring.mint()}"}
+    async with cors_gateway.client() as client:
+        foreign = await client.get("/files/cors-widening", headers={"Origin": EVIL, **bearer})
+        assert foreign.status_code == 200
+        assert cors_headers(foreign) == {}
+        own = await client.get("/files/cors-widening", headers={"Origin": APP, **bearer})
+        assert own.headers.get_list("access-control-allow-origin") == [APP]
+
+
 async def test_gateway_errors_carry_cors_headers(start_gateway: StartGateway) -> None:
     gateway = await start_gateway(cors_origins=[APP], rate_limit_api="1/60")
     async with gateway.client() as client:
