@@ -146,15 +146,20 @@ async def test_replicas_share_one_budget(start_gateway: StartGateway, keyring: K
 async def test_a_burst_queues_for_redis_instead_of_degrading(
     start_gateway: StartGateway, keyring: KeyRing
 ) -> None:
-    gateway = await start_gateway(rate_limit_redis_max_connections=2)
+    # A day-long window: the burst cannot straddle a window edge, where the sliding
+    # counter's estimate would blur the exact count asserted below.
+    gateway = await start_gateway(rate_limit_redis_max_connections=2, rate_limit_api="100000/86400")
     headers = {"Authorization": f"Bearer {keyring.mint()}"}
     async with gateway.client(limits=httpx.Limits(max_connections=100)) as client:
         responses = await asyncio.gather(
             *(client.get("/sessions", headers=headers) for _ in range(100))
         )
         assert [r.status_code for r in responses] == [200] * 100
-        remaining = sorted(int(r.headers["x-ratelimit-remaining"]) for r in responses)
-        assert len(set(remaining)) > 50  # each saw its own count
+        # Every queued hit was counted: the next request sees all 100 before it.
+        # (Which count each burst response saw depends on interleaving: not asserted.)
+        follow_up = await client.get("/sessions", headers=headers)
+        limit = int(follow_up.headers["x-ratelimit-limit"])
+        assert int(follow_up.headers["x-ratelimit-remaining"]) == limit - 101
         limiter = (await client.get("/monitoring/detailed")).json()["components"]["rate_limiter"]
     assert limiter["status"] == "healthy"
     assert limiter["failures"] == 0
