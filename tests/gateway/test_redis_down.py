@@ -149,7 +149,8 @@ async def test_a_frozen_redis_costs_bounded_time(
             own_redis.thaw()
     assert first.status_code == 200
     assert first_elapsed < 1.5
-    # The breaker is open: the next requests do not wait for Redis at all.
-    assert rest_elapsed < 1.0
+    # The breaker is open: the next requests do not wait for Redis at all
+    # (without it, ten requests would wait 10 x 0.3 s; the margin absorbs a loaded CI).
+    assert rest_elapsed < 2.0
     assert health.status_code == 503
     assert health.json()["components"]["redis"]["status"] == "unhealthy"
