@@ -17,7 +17,6 @@ import aiohttp
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
-from redis.asyncio import Redis
 from starlette.types import Receive, Scope, Send
 
 from gateway.auth_client import AuthClient
@@ -37,6 +36,7 @@ from gateway.websocket_proxy import WebSocketProxy
 from shared.error_handlers import UnhandledErrorMiddleware, install_error_handlers
 from shared.log import configure_logging, get_logger
 from shared.request_context import RequestIdMiddleware
+from shared.resources import create_redis
 from shared.revocation import RevocationList
 from shared.tokens import TokenVerifier
 
@@ -77,12 +77,7 @@ async def open_runtime(app: FastAPI, dispatcher: GatewayDispatcher) -> AsyncIter
             trust_env=False,
         )
         stack.push_async_callback(session.close)
-        redis = Redis.from_url(
-            settings.redis_url,
-            socket_timeout=2.0,
-            socket_connect_timeout=2.0,
-            health_check_interval=30,
-        )
+        redis = create_redis(settings.redis_url)
         stack.push_async_callback(redis.aclose)
         revocations = RevocationList(redis)
         await revocations.start()

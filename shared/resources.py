@@ -32,13 +32,18 @@ async def open_database(
     return engine
 
 
-async def open_redis(stack: AsyncExitStack, app: FastAPI, settings: CommonSettings) -> Redis:
-    redis = Redis.from_url(
-        settings.redis_url,
+def create_redis(url: str) -> Redis:
+    """A pooled Redis client whose calls fail within seconds when Redis is gone."""
+    return Redis.from_url(
+        url,
         socket_timeout=2.0,
         socket_connect_timeout=2.0,
         health_check_interval=30,
     )
+
+
+async def open_redis(stack: AsyncExitStack, app: FastAPI, settings: CommonSettings) -> Redis:
+    redis = create_redis(settings.redis_url)
     stack.push_async_callback(redis.aclose)
     app.state.redis = redis
 
