@@ -34,6 +34,7 @@ from gateway.runtime import GatewayRuntime
 from gateway.settings import GatewaySettings
 from gateway.websocket_proxy import WebSocketProxy
 from shared.error_handlers import UnhandledErrorMiddleware, install_error_handlers
+from shared.http_compat import HeadAsGetMiddleware
 from shared.log import configure_logging, get_logger
 from shared.request_context import RequestIdMiddleware
 from shared.resources import create_redis
@@ -186,7 +187,8 @@ class Gateway:
             expose_headers=settings.cors_expose_headers,
             max_age=settings.cors_max_age_seconds,
         )
-        self._app = RequestIdMiddleware(cors)
+        # HEAD is served as GET without a body, for the gateway's routes and upstream alike.
+        self._app = HeadAsGetMiddleware(RequestIdMiddleware(cors))
 
     @asynccontextmanager
     async def _lifespan(self, app: FastAPI) -> AsyncIterator[None]:

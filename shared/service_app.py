@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 
 from shared.error_handlers import UnhandledErrorMiddleware, install_error_handlers
 from shared.health import HealthCheck, overall, run_checks
+from shared.http_compat import HeadAsGetMiddleware, JsonBodyMiddleware
 from shared.log import configure_logging
 from shared.metrics import MetricsMiddleware, metrics_endpoint
 from shared.request_context import RequestIdMiddleware
@@ -67,7 +68,10 @@ def create_service_app(
         return JSONResponse(body, status_code=200 if status == "healthy" else 503)
 
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
-    # Outermost last: request id, then metrics, then the last-resort 500.
+    # Outermost last: request id, then metrics, then the last-resort 500, then the
+    # HTTP niceties (HEAD like GET; `curl -d` JSON sent as a form).
+    app.add_middleware(JsonBodyMiddleware)
+    app.add_middleware(HeadAsGetMiddleware)
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(MetricsMiddleware, service=name)
     app.add_middleware(RequestIdMiddleware)
