@@ -98,11 +98,21 @@ class GatewayDispatcher:
     ) -> int:
         peer = self._peer(runtime, scope)
         error: QuarryError = MethodNotAllowed() if method_not_allowed else NotFound()
+        allow = ""
+        if method_not_allowed:
+            allow = ", ".join([*runtime.table.allowed_methods(scope["path"]), "OPTIONS"])
+            error.headers["Allow"] = allow
         extra: HeaderSource = NO_HEADERS
         try:
             extra = await self._limit(runtime, RateClass.API, None, peer)
         except QuarryError as exc:
-            error = exc
+            return await send_error(scope, receive, send, exc, extra)
+        if method_not_allowed and scope["method"] == "OPTIONS":
+            # A plain OPTIONS (CORS preflights never get here): which methods the path takes.
+            headers = [(b"allow", allow.encode()), *await extra.resolve()]
+            await send({"type": "http.response.start", "status": 204, "headers": headers})
+            await send({"type": "http.response.body", "body": b""})
+            return 204
         return await send_error(scope, receive, send, error, extra)
 
     async def _routed(

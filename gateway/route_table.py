@@ -143,6 +143,11 @@ ROUTES: tuple[Route, ...] = (
     _r(POST, "/api/auth/login/", A, PUBLIC, AUTH),
     _r(POST, "/api/auth/refresh/", A, PUBLIC, AUTH),
     _r(GET, "/api/auth/user/", A, REQUIRED),
+    # The same four without the trailing slash (a client that drops Django's "/").
+    _r(POST, "/api/auth/register", A, PUBLIC, AUTH),
+    _r(POST, "/api/auth/login", A, PUBLIC, AUTH),
+    _r(POST, "/api/auth/refresh", A, PUBLIC, AUTH),
+    _r(GET, "/api/auth/user", A, REQUIRED),
     _r(ANY, "/api/auth/", A, OPTIONAL, AUTH, prefix=True),
     # --- auth: Profile (register is optional: an admin caller may set a role) ---
     _r(POST, "/auth/register", A, OPTIONAL, AUTH),
@@ -235,12 +240,24 @@ class RouteTable:
             return Match(None)
         path_known = False
         for route in self._candidates(path):
+            if route.prefix and path_known and method == "OPTIONS":
+                break  # a documented path: OPTIONS lists its methods, not its namespace's
             path_known = True
             if route.websocket != websocket:
                 continue
             if websocket or method in route.methods:
                 return Match(route)
         return Match(None, method_not_allowed=path_known)
+
+    def allowed_methods(self, path: str) -> list[str]:
+        """The methods the table routes on ``path`` (plain HTTP), for ``Allow`` headers."""
+        methods: set[str] = set()
+        for route in self._candidates(path):
+            if route.prefix and methods:
+                break  # a documented path: its own methods, not its namespace's
+            if not route.websocket:
+                methods |= route.methods
+        return sorted(methods)
 
     def _candidates(self, path: str) -> Iterator[Route]:
         yield from self._exact.get(path, ())

@@ -171,3 +171,22 @@ async def test_method_not_allowed_on_a_known_exact_route(client: httpx.AsyncClie
     # /api/login only exists as POST; the auth namespace is /api/auth/, not /api/.
     assert response.status_code == 405
     assert response.json()["error"] == "Method not allowed"
+
+
+def test_allowed_methods_of_a_documented_path_ignore_its_namespace() -> None:
+    table = RouteTable()
+    assert table.allowed_methods("/auth/login") == ["POST"]
+    assert table.allowed_methods("/api/profile") == ["GET", "HEAD"]
+    # OPTIONS on a documented path is answered by the gateway, not the namespace's owner.
+    assert table.match("OPTIONS", "/auth/login").method_not_allowed
+    assert table.match("OPTIONS", "/auth/some-later-route").route is not None
+    assert route_for("GET", "/api/auth/user").auth is AuthPolicy.REQUIRED
+
+
+async def test_options_and_405_carry_allow(client: httpx.AsyncClient) -> None:
+    options = await client.options("/api/login")
+    assert options.status_code == 204
+    assert options.headers["allow"] == "POST, OPTIONS"
+    assert options.content == b""
+    wrong = await client.get("/api/login")
+    assert wrong.headers["allow"] == "POST, OPTIONS"

@@ -1,4 +1,7 @@
-"""PyAnalypt accounts (spec/pyanalypt-api.md): JWT pairs, errors as ``{"detail": ...}``."""
+"""PyAnalypt accounts (spec/pyanalypt-api.md): JWT pairs, errors as ``{"detail": ...}``.
+
+Each route also answers without its trailing slash (hidden from the schema): a client
+that drops Django's "/" reaches the same route instead of a 404."""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from services.auth.schemas import (
 router = APIRouter(prefix="/api/auth", tags=["PyAnalypt: authentication"])
 
 
+@router.post("/register", status_code=201, response_model=PyRegistered, include_in_schema=False)
 @router.post("/register/", status_code=201, response_model=PyRegistered)
 async def register(body: PyRegistration, accounts: AccountsDep) -> PyRegistered:
     registration = await accounts.register(
@@ -26,6 +30,7 @@ async def register(body: PyRegistration, accounts: AccountsDep) -> PyRegistered:
     return PyRegistered(username=registration.user.username, email=registration.user.email)
 
 
+@router.post("/login", response_model=PyTokens, include_in_schema=False)
 @router.post("/login/", response_model=PyTokens)
 async def login(body: PyLogin, sessions: SessionsDep, client: ClientDep) -> PyTokens:
     """``{refresh, access}``; send ``totp_code`` too when the account has 2FA on."""
@@ -36,6 +41,7 @@ async def login(body: PyLogin, sessions: SessionsDep, client: ClientDep) -> PyTo
     return PyTokens(refresh=result.refresh_token, access=result.access.token)
 
 
+@router.post("/refresh", response_model=PyRefreshed, include_in_schema=False)
 @router.post("/refresh/", response_model=PyRefreshed)
 async def refresh(body: PyRefresh, sessions: SessionsDep) -> PyRefreshed:
     """A new access token and a new refresh token; the presented one is spent.
@@ -46,6 +52,7 @@ async def refresh(body: PyRefresh, sessions: SessionsDep) -> PyRefreshed:
     return PyRefreshed(access=access.token, refresh=new_refresh)
 
 
+@router.get("/user", response_model=PyUser, include_in_schema=False)
 @router.get("/user/", response_model=PyUser)
 async def current_user(principal: PrincipalDep, accounts: AccountsDep) -> PyUser:
     user = await accounts.current_user(principal)
