@@ -10,6 +10,7 @@ import httpx
 from fastapi import FastAPI
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import QueuePool
 
 from shared.aws import open_s3, open_sqs
 from shared.database import create_engine, ping, session_factory
@@ -26,7 +27,12 @@ async def open_database(
 
     async def check() -> dict[str, Any]:
         await ping(engine)
-        return {"database_type": "postgresql", "schema": schema}
+        pool = engine.pool
+        info: dict[str, Any] = {"database_type": "postgresql", "schema": schema}
+        if isinstance(pool, QueuePool):
+            info["pool_size"] = pool.size()
+            info["checked_out"] = pool.checkedout()
+        return info
 
     app.state.health_checks["database"] = check
     return engine

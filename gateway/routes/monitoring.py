@@ -50,6 +50,29 @@ def _database(components: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _database_metrics(components: dict[str, Any]) -> dict[str, Any]:
+    """The Profile spec's ``connections``, ``pool_size`` and ``query_avg_ms``, summed over
+    the services' connection pools (their health checks time a query and read the pool)."""
+    connections = pool_size = 0
+    latencies: list[float] = []
+    for state in components.values():
+        check = state.get("components", {}).get("database") if isinstance(state, dict) else None
+        if not isinstance(check, dict):
+            continue
+        info = check.get("info", {})
+        connections += int(info.get("checked_out", 0))
+        pool_size += int(info.get("pool_size", 0))
+        if isinstance(check.get("latency_ms"), int | float):
+            latencies.append(float(check["latency_ms"]))
+    average = round(sum(latencies) / len(latencies), 2) if latencies else None
+    return {
+        **_database(components),
+        "connections": connections,
+        "pool_size": pool_size,
+        "query_avg_ms": average,
+    }
+
+
 def _cache_stats(runtime: GatewayRuntime) -> dict[str, Any]:
     cache = runtime.authenticator.introspection_cache
     tokens = len(runtime.authenticator.token_cache)
@@ -134,7 +157,7 @@ async def metrics(
         "metrics": {
             "requests": runtime.stats.window(time_window * 60),
             "system": _system(),
-            "database": _database(platform),
+            "database": _database_metrics(platform),
             "gateway": {
                 "uptime_seconds": round(time.time() - runtime.started_at, 1),
                 "requests_since_start": runtime.stats.total,
@@ -191,6 +214,7 @@ async def status(
         runtime.health.components(), _sessions(runtime, token)
     )
     cache = _cache_stats(runtime)
+    pools = _database_metrics(platform)
     return {
         "status": runtime.health.status(platform),
         "service": SERVICE_NAME,
@@ -203,7 +227,14 @@ async def status(
             "hit_rate": cache["hit_rate"],
             "by_category": cache["by_category"],
         },
-        "database": {**_database(platform), "engine_info": platform["postgresql"]},
+        "database": {
+            **_database(platform),
+            "engine_info": {
+                **platform["postgresql"],
+                "pool_size": pools["pool_size"],
+                "checked_out": pools["connections"],
+            },
+        },
         "websockets": {
             "active_connections": sum(runtime.websockets.values()),
             "session_ids": sorted(runtime.websockets),
