@@ -28,6 +28,7 @@ from gateway.auth_client import AuthClient, AuthServiceUnavailable, CredentialKi
 from gateway.introspection_cache import Introspected, IntrospectionCache, credential_key
 from shared.errors import InvalidToken, ServiceUnavailable, Unauthorized
 from shared.identity import Principal
+from shared.internal import MAX_INTROSPECTED_CREDENTIAL
 from shared.log import get_logger
 from shared.revocation import RevocationList
 from shared.tokens import TokenVerifier
@@ -196,6 +197,8 @@ class Authenticator:
         With ``allow_remote`` false, a credential not in the cache raises
         :class:`IntrospectionRefused` instead of costing a call to auth.
         """
+        if len(credential.value) > MAX_INTROSPECTED_CREDENTIAL:
+            return None  # auth would refuse to look it up: no credential it issues is that long
         key = credential_key(credential.kind, credential.value)
         cached = self.introspection_cache.get(key)
         if cached is False:

@@ -14,6 +14,10 @@ from shared.errors import Unauthorized
 
 INTERNAL_TOKEN_HEADER = "X-Internal-Token"
 
+# The longest raw credential (API key, session id) auth's introspection accepts; none
+# it issues comes close, so a longer one is simply not a valid credential.
+MAX_INTROSPECTED_CREDENTIAL = 1024
+
 
 def check_internal_token(request: Request, expected: str) -> None:
     given = request.headers.get(INTERNAL_TOKEN_HEADER, "")

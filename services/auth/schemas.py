@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, EmailStr, Field
 
 from shared.identity import Role
+from shared.internal import MAX_INTROSPECTED_CREDENTIAL
 
 _USERNAME = re.compile(r"^[A-Za-z0-9_.\-]{3,150}$")
 
@@ -22,6 +23,26 @@ def _username(value: str) -> str:
 
 
 Username = Annotated[str, AfterValidator(_username)]
+
+
+def _storable(value: str) -> str:
+    # PostgreSQL text cannot hold NUL: refuse it here rather than fail in the database.
+    if "\x00" in value:
+        raise ValueError("Must not contain NUL characters")
+    return value
+
+
+def _storable_time(value: datetime | None) -> datetime | None:
+    # Far enough from the ends of the calendar that an offset cannot overflow it.
+    if value is not None and not 1970 <= value.year <= 9000:
+        raise ValueError("Must be a date between the years 1970 and 9000")
+    return value
+
+
+# Free text that is stored or looked up in the database.
+Text = Annotated[str, AfterValidator(_storable)]
+LoginName = Annotated[Text, Field(min_length=1, max_length=320)]
+StorableTime = Annotated[datetime | None, AfterValidator(_storable_time)]
 # The policy (length, common passwords) is checked by the service with a 400 message;
 # here only a sanity bound, so an absurd body fails validation early.
 Password = Annotated[str, Field(min_length=1, max_length=1024)]
@@ -40,11 +61,11 @@ class SkypeRegistration(BaseModel):
     username: Username
     password: Password
     email: EmailStr
-    display_name: Annotated[str, Field(min_length=1, max_length=200)]
+    display_name: Annotated[Text, Field(min_length=1, max_length=200)]
 
 
 class SkypeLogin(BaseModel):
-    username: Annotated[str, Field(min_length=1, max_length=320)]
+    username: LoginName
     password: Password
     totp_code: TotpCode = None
 
@@ -80,7 +101,7 @@ class PyRegistered(BaseModel):
 
 
 class PyLogin(BaseModel):
-    username: Annotated[str, Field(min_length=1, max_length=320)]
+    username: LoginName
     password: Password
     totp_code: TotpCode = None
 
@@ -129,7 +150,7 @@ class ProfileRegistered(BaseModel):
 
 
 class ProfileLogin(BaseModel):
-    username: Annotated[str, Field(min_length=1, max_length=320)]
+    username: LoginName
     password: Password
     totp_code: TotpCode = None
 
@@ -165,12 +186,12 @@ class ApiKeyList(BaseModel):
 
 
 class ApiKeyRequest(BaseModel):
-    name: Annotated[str, Field(min_length=1, max_length=200)]
+    name: Annotated[Text, Field(min_length=1, max_length=200)]
     permissions: Annotated[list[Permission], Field(min_length=1, max_length=32)] = [
         "read",
         "write",
     ]
-    expires_at: datetime | None = None
+    expires_at: StorableTime = None
 
 
 class GeneratedKeyInfo(BaseModel):
@@ -245,7 +266,7 @@ class DisableTwoFactor(BaseModel):
 
 class IntrospectionRequest(BaseModel):
     kind: Literal["api_key", "session"]
-    credential: Annotated[str, Field(min_length=1, max_length=1024)]
+    credential: Annotated[str, Field(min_length=1, max_length=MAX_INTROSPECTED_CREDENTIAL)]
 
 
 class IntrospectionResult(BaseModel):

@@ -1,0 +1,88 @@
+"""Hostile inputs through the gateway (found by fuzzing the merged OpenAPI document):
+each answers a 4xx in its route's dialect, never a 500, a 503 or a leaked internal."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from deploy.platform import RunningPlatform
+
+LEAKS = ("Traceback", "sqlalchemy", "asyncpg", "INSERT INTO", "SELECT ", "127.0.0.1")
+
+
+def assert_clean_refusal(response: httpx.Response, *statuses: int) -> None:
+    assert response.status_code in statuses, (response.status_code, response.text)
+    assert not any(leak in response.text for leak in LEAKS), response.text
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [("/api/login", 400), ("/api/auth/login/", 422), ("/auth/login", 400)],
+)
+async def test_nul_in_login_username_is_a_validation_error(
+    gateway_client: httpx.AsyncClient, path: str, status: int
+) -> None:
+    response = await gateway_client.post(
+        path, json={"username": "ad\u0000min", "password": "pa\u0000ss"}
+    )
+    assert_clean_refusal(response, status)
+
+
+async def test_nul_in_display_name_is_a_validation_error(
+    gateway_client: httpx.AsyncClient, unique: str
+) -> None:
+    response = await gateway_client.post(
+        "/api/register",
+        json={
+            "username": f"nul_{unique}",
+            "password": "Correct-Horse-Battery-9",
+            "email": f"nul_{unique}@example.com",
+            "display_name": "a\u0000b",
+        },
+    )
+    assert_clean_refusal(response, 400)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"name": "a\u0000b"},
+        {"name": "far future", "expires_at": "9999-12-31T23:59:59-14:00"},
+        {"name": "year one", "expires_at": "0001-01-01T00:00:00"},
+    ],
+)
+async def test_unstorable_api_key_request_is_a_validation_error(
+    gateway_client: httpx.AsyncClient, platform: RunningPlatform, body: dict[str, str]
+) -> None:
+    assert platform.dev_api_key
+    response = await gateway_client.post(
+        "/auth/api-keys/generate", json=body, headers={"X-API-Key": platform.dev_api_key}
+    )
+    assert_clean_refusal(response, 400)
+
+
+@pytest.mark.parametrize(
+    ("headers", "path"),
+    [
+        ({"X-API-Key": "k" * 8192}, "/api/profile"),
+        ({"X-API-Key": "k" * 1025}, "/auth/api-keys"),
+        ({"Cookie": "session=" + "s" * 8000}, "/api/profile"),
+        ({"Cookie": "session_id=" + "s" * 4000}, "/auth/api-keys"),
+    ],
+)
+async def test_oversized_credential_is_a_401_not_an_outage(
+    gateway_client: httpx.AsyncClient, headers: dict[str, str], path: str
+) -> None:
+    # Auth's introspection refuses credentials over 1024 characters; the gateway used to
+    # take that refusal for auth being down and answered 503.
+    response = await gateway_client.get(path, headers=headers)
+    assert_clean_refusal(response, 401)
+
+
+async def test_junk_bearer_tokens_are_401(gateway_client: httpx.AsyncClient) -> None:
+    for token in ("junk", "a" * 4096, "eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIn0."):
+        response = await gateway_client.get(
+            "/api/auth/user/", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert_clean_refusal(response, 401)
