@@ -30,7 +30,7 @@ class AccountExists(Conflict):
 
 
 class AccountExistsBadRequest(BadRequest):
-    """The same refusal where a spec answers duplicates with 400 (Profile)."""
+    """The same refusal where a spec answers duplicates with 400 (Profile, Skype)."""
 
     code = "account_exists"
     default_message = "Username already exists"

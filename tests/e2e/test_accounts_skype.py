@@ -57,7 +57,7 @@ async def test_wrong_password_unknown_user_duplicate_weak(
     assert wrong.status_code == unknown.status_code == 401
     assert wrong.json()["error"] == unknown.json()["error"] == "Invalid username or password"
     duplicate = await gateway_client.post("/api/register", json=body)
-    assert duplicate.status_code == 409
+    assert duplicate.status_code == 400
     assert duplicate.json()["error"] == "Username already exists"
     weak = await gateway_client.post(
         "/api/register",

@@ -13,6 +13,7 @@ from services.auth.dependencies import (
     SessionsDep,
     SettingsDep,
 )
+from services.auth.errors import AccountExists, AccountExistsBadRequest
 from services.auth.routes.cookies import SKYPE_COOKIE, log_out, set_session_cookie
 from services.auth.schemas import ApiKeyOut, MessageOut, SkypeLogin, SkypeRegistration, UserProfile
 
@@ -21,14 +22,20 @@ router = APIRouter(tags=["Skype: authentication"])
 
 @router.post("/api/register", response_model=UserProfile)
 async def register(body: SkypeRegistration, accounts: AccountsDep) -> UserProfile:
-    """Register; the answer carries the account's API key in full, the only time it is shown."""
-    registration = await accounts.register(
-        username=body.username,
-        email=str(body.email),
-        password=body.password,
-        display_name=body.display_name,
-        with_skype_key=True,
-    )
+    """Register; the answer carries the account's API key in full, the only time it is shown.
+
+    A taken username or email is a 400 ``{"error": ...}``: the spec's only client error here.
+    """
+    try:
+        registration = await accounts.register(
+            username=body.username,
+            email=str(body.email),
+            password=body.password,
+            display_name=body.display_name,
+            with_skype_key=True,
+        )
+    except AccountExists as exc:
+        raise AccountExistsBadRequest(exc.message) from exc
     user = registration.user
     return UserProfile(
         username=user.username,

@@ -94,22 +94,24 @@ async def test_wrong_password_and_unknown_user_answer_the_same(client: httpx.Asy
     assert "set-cookie" not in wrong.headers
 
 
-async def test_duplicate_registration_is_a_conflict(client: httpx.AsyncClient) -> None:
+async def test_duplicate_registration_is_a_400_as_the_spec_documents(
+    client: httpx.AsyncClient,
+) -> None:
     body, _ = await skype_register(client)
     again = await client.post("/api/register", json={**body, "email": "other-" + body["email"]})
-    assert again.status_code == 409
+    assert again.status_code == 400
     assert again.json()["error"] == "Username already exists"
     same_email = await client.post(
         "/api/register", json={**body, "username": body["username"] + "x"}
     )
-    assert same_email.status_code == 409
+    assert same_email.status_code == 400
     assert same_email.json()["error"] == "Email already registered"
     # Case does not make a new account.
     upper = await client.post(
         "/api/register",
         json={**body, "username": body["username"].upper(), "email": "x" + body["email"]},
     )
-    assert upper.status_code == 409
+    assert upper.status_code == 400
 
 
 async def test_weak_password_is_a_400_with_a_reason(client: httpx.AsyncClient) -> None:
