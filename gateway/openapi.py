@@ -25,7 +25,8 @@ from typing import Any
 
 import aiohttp
 
-from gateway.route_table import AuthPolicy, Owner, RouteTable
+from gateway.route_table import AuthPolicy, Owner, Route, RouteTable
+from shared.dialects import VALIDATION_STATUS
 from shared.log import get_logger
 
 log = get_logger("gateway.openapi")
@@ -51,6 +52,19 @@ SECURITY_SCHEMES: dict[str, Any] = {
     "SessionIdAuth": {"type": "apiKey", "in": "cookie", "name": "session_id"},
 }
 ANY_CREDENTIAL: list[dict[str, list[str]]] = [{name: []} for name in SECURITY_SCHEMES]
+# What every error body carries, whatever the route's dialect adds (shared.dialects).
+ERROR_SCHEMA_NAME = "QuarryError"
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "title": "Error",
+    "description": "Every error carries these; each spec's dialect adds its own fields.",
+    "required": ["code", "message", "request_id"],
+    "properties": {
+        "code": {"type": "string"},
+        "message": {"type": "string"},
+        "request_id": {"type": ["string", "null"]},
+    },
+}
 
 
 def static_directory() -> Path:
@@ -116,7 +130,9 @@ def merge_documents(
             if isinstance(tag, dict) and "name" in tag:
                 tags.setdefault(tag["name"], tag)
     _apply_security(paths, table)
+    _document_errors(paths, table)
     components.setdefault("securitySchemes", {}).update(SECURITY_SCHEMES)
+    components.setdefault("schemas", {})[ERROR_SCHEMA_NAME] = ERROR_SCHEMA
     merged["components"] = {k: v for k, v in components.items() if v}
     if tags:
         merged["tags"] = list(tags.values())
@@ -136,6 +152,40 @@ def _apply_security(paths: dict[str, Any], table: RouteTable) -> None:
                 operation["security"] = ANY_CREDENTIAL
             elif route.auth is AuthPolicy.OPTIONAL:
                 operation["security"] = [*ANY_CREDENTIAL, {}]
+
+
+def _error(description: str) -> dict[str, Any]:
+    ref = {"$ref": f"#/components/schemas/{ERROR_SCHEMA_NAME}"}
+    return {"description": description, "content": {"application/json": {"schema": ref}}}
+
+
+def _document_errors(paths: dict[str, Any], table: RouteTable) -> None:
+    """Document the errors the platform answers on every route, whatever the service says.
+
+    FastAPI documents a 422 for a malformed request; routes whose dialect answers 400
+    get that status instead. The gateway itself adds 401 (bad credentials, even on an
+    optional route), 429 (rate limit) and 503 (the owner or auth unreachable).
+    """
+    for path, item in paths.items():
+        for method, operation in item.items():
+            if method not in HTTP_METHODS or not isinstance(operation, dict):
+                continue
+            route = table.match(method.upper(), path).route
+            if route is None:
+                continue
+            responses: dict[str, Any] = operation.setdefault("responses", {})
+            _document_validation_status(responses, route)
+            if route.auth is not AuthPolicy.PUBLIC:
+                responses.setdefault("401", _error("Missing, invalid or expired credentials"))
+            responses.setdefault("429", _error("Rate limit exceeded (see Retry-After)"))
+            responses.setdefault("503", _error("Service temporarily unavailable"))
+
+
+def _document_validation_status(responses: dict[str, Any], route: Route) -> None:
+    status = str(VALIDATION_STATUS[route.dialect])
+    if "422" in responses and status != "422":
+        del responses["422"]
+        responses.setdefault(status, _error("Malformed request (validation details)"))
 
 
 class MergedOpenApi:

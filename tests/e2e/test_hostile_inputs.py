@@ -86,3 +86,27 @@ async def test_junk_bearer_tokens_are_401(gateway_client: httpx.AsyncClient) -> 
             "/api/auth/user/", headers={"Authorization": f"Bearer {token}"}
         )
         assert_clean_refusal(response, 401)
+
+
+async def test_openapi_documents_the_errors_routes_answer(
+    gateway_client: httpx.AsyncClient,
+) -> None:
+    document = (await gateway_client.get("/openapi.json")).json()
+    paths = document["paths"]
+    # Skype and Profile routes answer a malformed body with 400, not FastAPI's 422.
+    for path in ("/api/login", "/api/register", "/auth/login", "/auth/api-keys/generate"):
+        responses = paths[path]["post"]["responses"]
+        assert "400" in responses, (path, sorted(responses))
+        assert "422" not in responses, (path, sorted(responses))
+        assert "429" in responses, (path, sorted(responses))
+    assert "422" in paths["/api/auth/login/"]["post"]["responses"]
+    assert "401" in paths["/api/profile"]["get"]["responses"]
+    assert "401" in paths["/status"]["get"]["responses"]
+    assert "400" in paths["/monitoring/metrics"]["get"]["responses"]
+    assert "401" not in paths["/api/health"]["get"]["responses"]
+    error = document["components"]["schemas"]["QuarryError"]
+    assert set(error["required"]) == {"code", "message", "request_id"}
+    # The body really has that shape.
+    refused = await gateway_client.post("/api/login", json={})
+    assert refused.status_code == 400
+    assert set(error["required"]) <= set(refused.json())
