@@ -163,8 +163,10 @@ def _document_errors(paths: dict[str, Any], table: RouteTable) -> None:
     """Document the errors the platform answers on every route, whatever the service says.
 
     FastAPI documents a 422 for a malformed request; routes whose dialect answers 400
-    get that status instead. The gateway itself adds 401 (bad credentials, even on an
-    optional route), 429 (rate limit) and 503 (the owner or auth unreachable).
+    get that status instead, and a route with a body a 400 for unparseable JSON. An
+    error a service documents by description alone gets the common error body. The
+    gateway itself adds 401 (bad credentials, even on an optional route), 429 (rate
+    limit) and 503 (the owner or auth unreachable).
     """
     for path, item in paths.items():
         for method, operation in item.items():
@@ -175,10 +177,16 @@ def _document_errors(paths: dict[str, Any], table: RouteTable) -> None:
                 continue
             responses: dict[str, Any] = operation.setdefault("responses", {})
             _document_validation_status(responses, route)
+            if "requestBody" in operation:
+                responses.setdefault("400", _error("The body is not parseable JSON"))
             if route.auth is not AuthPolicy.PUBLIC:
                 responses.setdefault("401", _error("Missing, invalid or expired credentials"))
             responses.setdefault("429", _error("Rate limit exceeded (see Retry-After)"))
             responses.setdefault("503", _error("Service temporarily unavailable"))
+            for status, response in responses.items():
+                # A service's own error statuses, documented by description only.
+                if status[:1] in "45" and isinstance(response, dict) and "content" not in response:
+                    response["content"] = _error("")["content"]
 
 
 def _document_validation_status(responses: dict[str, Any], route: Route) -> None:

@@ -104,6 +104,16 @@ async def test_openapi_documents_the_errors_routes_answer(
     assert "401" in paths["/status"]["get"]["responses"]
     assert "400" in paths["/monitoring/metrics"]["get"]["responses"]
     assert "401" not in paths["/api/health"]["get"]["responses"]
+    # Errors the auth service answers, documented by the routes themselves.
+    login = paths["/api/auth/login/"]["post"]["responses"]
+    assert {"400", "401", "422"} <= set(login), sorted(login)
+    assert "404" in paths["/auth/api-keys/{key_id}"]["delete"]["responses"]
+    assert "403" in paths["/auth/register"]["post"]["responses"]
+    assert "409" in paths["/api/auth/register/"]["post"]["responses"]
+    assert "409" in paths["/auth/registration"]["post"]["responses"]
+    assert login["401"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/QuarryError"
+    }
     error = document["components"]["schemas"]["QuarryError"]
     assert set(error["required"]) == {"code", "message", "request_id"}
     # The body really has that shape.

@@ -16,6 +16,7 @@ from services.auth.dependencies import (
 )
 from services.auth.errors import PasswordMismatch
 from services.auth.routes.cookies import FILES_COOKIE, log_out
+from services.auth.routes.documented import RESTRICTED_KEY, errors
 from services.auth.schemas import (
     DisableTwoFactor,
     EnableTwoFactor,
@@ -31,7 +32,12 @@ from services.auth.schemas import (
 router = APIRouter(prefix="/auth", tags=["Files: authentication"])
 
 
-@router.post("/registration", status_code=201, response_model=FilesRegistered)
+@router.post(
+    "/registration",
+    status_code=201,
+    response_model=FilesRegistered,
+    responses=errors({400: "Passwords differ or weak password", 409: "The account exists"}),
+)
 async def registration(body: FilesRegistration, accounts: AccountsDep) -> FilesRegistered:
     if body.password != body.password1:
         raise PasswordMismatch()
@@ -56,7 +62,11 @@ async def logout(
     return await log_out(principal, sessions, request, response, settings, FILES_COOKIE)
 
 
-@router.post("/invalidate-other-sessions", response_model=SessionsInvalidated)
+@router.post(
+    "/invalidate-other-sessions",
+    response_model=SessionsInvalidated,
+    responses=errors(RESTRICTED_KEY),
+)
 async def invalidate_other_sessions(
     principal: PrincipalDep, sessions: SessionsDep
 ) -> SessionsInvalidated:
@@ -67,7 +77,11 @@ async def invalidate_other_sessions(
     )
 
 
-@router.post("/enable-2fa", response_model=TwoFactorEnrolment | TwoFactorStatus)
+@router.post(
+    "/enable-2fa",
+    response_model=TwoFactorEnrolment | TwoFactorStatus,
+    responses=errors({400: "Already enabled, not started, or a wrong code", **RESTRICTED_KEY}),
+)
 async def enable_2fa(
     principal: PrincipalDep,
     two_factor: TwoFactorDep,
@@ -85,7 +99,11 @@ async def enable_2fa(
     return TwoFactorStatus(message="Two-factor authentication enabled", is_2fa_enabled=True)
 
 
-@router.post("/disable-2fa", response_model=TwoFactorStatus)
+@router.post(
+    "/disable-2fa",
+    response_model=TwoFactorStatus,
+    responses=errors({400: "Not enabled, or a wrong code or password", **RESTRICTED_KEY}),
+)
 async def disable_2fa(
     body: DisableTwoFactor, principal: PrincipalDep, two_factor: TwoFactorDep, client: ClientDep
 ) -> TwoFactorStatus:

@@ -23,6 +23,7 @@ from services.auth.dependencies import (
 )
 from services.auth.errors import AccountExists, AccountExistsBadRequest
 from services.auth.routes.cookies import FILES_COOKIE, set_session_cookie
+from services.auth.routes.documented import BAD_LOGIN, errors
 from services.auth.schemas import (
     ApiKeyInfo,
     ApiKeyList,
@@ -41,7 +42,17 @@ from services.auth.schemas import (
 router = APIRouter(prefix="/auth", tags=["Profile: authentication"])
 
 
-@router.post("/register", status_code=201, response_model=ProfileRegistered)
+@router.post(
+    "/register",
+    status_code=201,
+    response_model=ProfileRegistered,
+    responses=errors(
+        {
+            400: "Malformed body, weak password, or the account exists",
+            403: "Only an administrator may register this role",
+        }
+    ),
+)
 async def register(
     body: ProfileRegistration, accounts: AccountsDep, caller: OptionalPrincipalDep
 ) -> ProfileRegistered:
@@ -69,7 +80,7 @@ async def register(
     )
 
 
-@router.post("/login", response_model=ProfileToken)
+@router.post("/login", response_model=ProfileToken, responses=errors(BAD_LOGIN))
 async def login(
     body: ProfileLogin,
     request: Request,
@@ -100,7 +111,11 @@ async def list_api_keys(principal: PrincipalDep, api_keys: ApiKeysDep) -> ApiKey
     return ApiKeyList(api_keys=keys, total=len(keys))
 
 
-@router.post("/api-keys/generate", response_model=GeneratedKey)
+@router.post(
+    "/api-keys/generate",
+    response_model=GeneratedKey,
+    responses=errors({403: "A permission the caller does not hold"}),
+)
 async def generate_api_key(
     body: ApiKeyRequest, principal: PrincipalDep, api_keys: ApiKeysDep
 ) -> GeneratedKey:
@@ -117,7 +132,11 @@ async def generate_api_key(
     return answer
 
 
-@router.delete("/api-keys/{key_id}", response_model=RevokedKey)
+@router.delete(
+    "/api-keys/{key_id}",
+    response_model=RevokedKey,
+    responses=errors({404: "No such API key of the caller's"}),
+)
 async def revoke_api_key(key_id: str, principal: PrincipalDep, api_keys: ApiKeysDep) -> RevokedKey:
     """Revoke a key at once. Another user's key answers 404."""
     await api_keys.revoke(principal, key_id)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from services.auth.dependencies import AccountsDep, ClientDep, PrincipalDep, SessionsDep
+from services.auth.routes.documented import BAD_LOGIN, errors
 from services.auth.schemas import (
     PyLogin,
     PyRefresh,
@@ -22,7 +23,12 @@ router = APIRouter(prefix="/api/auth", tags=["PyAnalypt: authentication"])
 
 
 @router.post("/register", status_code=201, response_model=PyRegistered, include_in_schema=False)
-@router.post("/register/", status_code=201, response_model=PyRegistered)
+@router.post(
+    "/register/",
+    status_code=201,
+    response_model=PyRegistered,
+    responses=errors({400: "Malformed body or weak password", 409: "The account exists"}),
+)
 async def register(body: PyRegistration, accounts: AccountsDep) -> PyRegistered:
     registration = await accounts.register(
         username=body.username, email=str(body.email), password=body.password
@@ -31,7 +37,7 @@ async def register(body: PyRegistration, accounts: AccountsDep) -> PyRegistered:
 
 
 @router.post("/login", response_model=PyTokens, include_in_schema=False)
-@router.post("/login/", response_model=PyTokens)
+@router.post("/login/", response_model=PyTokens, responses=errors(BAD_LOGIN))
 async def login(body: PyLogin, sessions: SessionsDep, client: ClientDep) -> PyTokens:
     """``{refresh, access}``; send ``totp_code`` too when the account has 2FA on."""
     result = await sessions.login(
@@ -42,7 +48,11 @@ async def login(body: PyLogin, sessions: SessionsDep, client: ClientDep) -> PyTo
 
 
 @router.post("/refresh", response_model=PyRefreshed, include_in_schema=False)
-@router.post("/refresh/", response_model=PyRefreshed)
+@router.post(
+    "/refresh/",
+    response_model=PyRefreshed,
+    responses=errors({401: "Invalid, expired, revoked or reused refresh token"}),
+)
 async def refresh(body: PyRefresh, sessions: SessionsDep) -> PyRefreshed:
     """A new access token and a new refresh token; the presented one is spent.
 

@@ -15,12 +15,17 @@ from services.auth.dependencies import (
 )
 from services.auth.errors import AccountExists, AccountExistsBadRequest
 from services.auth.routes.cookies import SKYPE_COOKIE, log_out, set_session_cookie
+from services.auth.routes.documented import BAD_LOGIN, RESTRICTED_KEY, errors
 from services.auth.schemas import ApiKeyOut, MessageOut, SkypeLogin, SkypeRegistration, UserProfile
 
 router = APIRouter(tags=["Skype: authentication"])
 
 
-@router.post("/api/register", response_model=UserProfile)
+@router.post(
+    "/api/register",
+    response_model=UserProfile,
+    responses=errors({400: "Malformed body, weak password, or the account exists"}),
+)
 async def register(body: SkypeRegistration, accounts: AccountsDep) -> UserProfile:
     """Register; the answer carries the account's API key in full, the only time it is shown.
 
@@ -45,7 +50,7 @@ async def register(body: SkypeRegistration, accounts: AccountsDep) -> UserProfil
     )
 
 
-@router.post("/api/login", response_model=UserProfile)
+@router.post("/api/login", response_model=UserProfile, responses=errors(BAD_LOGIN))
 async def login(
     body: SkypeLogin,
     request: Request,
@@ -98,7 +103,7 @@ async def profile(principal: PrincipalDep, accounts: AccountsDep) -> UserProfile
     )
 
 
-@router.post("/api/regenerate-api-key", response_model=ApiKeyOut)
+@router.post("/api/regenerate-api-key", response_model=ApiKeyOut, responses=errors(RESTRICTED_KEY))
 async def regenerate_api_key(principal: PrincipalDep, api_keys: ApiKeysDep) -> ApiKeyOut:
     """A new API key, shown in full once; the previous key stops working at once."""
     return ApiKeyOut(api_key=await api_keys.regenerate_skype_key(principal))
