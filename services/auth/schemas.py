@@ -6,7 +6,7 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, EmailStr, Field
+from pydantic import AfterValidator, BaseModel, EmailStr, Field, WithJsonSchema
 
 from shared.identity import Role
 from shared.internal import MAX_INTROSPECTED_CREDENTIAL
@@ -22,7 +22,13 @@ def _username(value: str) -> str:
     return value
 
 
-Username = Annotated[str, AfterValidator(_username)]
+# The rule is also in the schema (pattern), so clients and fuzzers know it; the
+# validator keeps the message a person can act on.
+Username = Annotated[
+    str,
+    AfterValidator(_username),
+    WithJsonSchema({"type": "string", "pattern": _USERNAME.pattern}),
+]
 
 
 def _storable(value: str) -> str:

@@ -120,3 +120,16 @@ async def test_openapi_documents_the_errors_routes_answer(
     refused = await gateway_client.post("/api/login", json={})
     assert refused.status_code == 400
     assert set(error["required"]) <= set(refused.json())
+
+
+async def test_openapi_states_the_username_rule(gateway_client: httpx.AsyncClient) -> None:
+    document = (await gateway_client.get("/openapi.json")).json()
+    schemas = document["components"]["schemas"]
+    for name in ("SkypeRegistration", "PyRegistration", "ProfileRegistration"):
+        username = schemas[name]["properties"]["username"]
+        assert username["pattern"] == r"^[A-Za-z0-9_.\-]{3,150}$", (name, username)
+    refused = await gateway_client.post(
+        "/api/auth/register/",
+        json={"username": "", "email": "someone@example.com", "password": "x" * 12},
+    )
+    assert refused.status_code == 422
