@@ -147,8 +147,14 @@ async def test_a_burst_queues_for_redis_instead_of_degrading(
     start_gateway: StartGateway, keyring: KeyRing
 ) -> None:
     # A day-long window: the burst cannot straddle a window edge, where the sliding
-    # counter's estimate would blur the exact count asserted below.
-    gateway = await start_gateway(rate_limit_redis_max_connections=2, rate_limit_api="100000/86400")
+    # counter's estimate would blur the exact count asserted below. A generous Redis
+    # timeout: what is under test is queueing for the 2-connection pool, not the
+    # timeout (on a loaded machine 100 queued calls can outlast the default 0.5 s).
+    gateway = await start_gateway(
+        rate_limit_redis_max_connections=2,
+        rate_limit_api="100000/86400",
+        rate_limit_redis_timeout_seconds=30,
+    )
     headers = {"Authorization": f"Bearer {keyring.mint()}"}
     async with gateway.client(limits=httpx.Limits(max_connections=100)) as client:
         responses = await asyncio.gather(
