@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from shared.errors import (
     BadRequest,
     Conflict,
@@ -34,6 +37,15 @@ class AccountExistsBadRequest(BadRequest):
 
     code = "account_exists"
     default_message = "Username already exists"
+
+
+@contextmanager
+def duplicates_as_bad_request() -> Iterator[None]:
+    """Where a spec answers a taken username or email with 400 rather than 409."""
+    try:
+        yield
+    except AccountExists as exc:
+        raise AccountExistsBadRequest(exc.message) from exc
 
 
 class TotpRequired(InvalidCredentials):

@@ -21,7 +21,7 @@ from services.auth.dependencies import (
     SessionsDep,
     SettingsDep,
 )
-from services.auth.errors import AccountExists, AccountExistsBadRequest
+from services.auth.errors import duplicates_as_bad_request
 from services.auth.routes.cookies import FILES_COOKIE, set_session_cookie
 from services.auth.routes.documented import BAD_LOGIN, errors
 from services.auth.schemas import (
@@ -58,7 +58,7 @@ async def register(
 ) -> ProfileRegistered:
     """Register. ``role`` other than ``user`` needs an administrator's credentials (else 403).
     A duplicate username or email answers 400 ``{"detail": "Username already exists"}``."""
-    try:
+    with duplicates_as_bad_request():
         registration = await accounts.register(
             username=body.username,
             email=str(body.email),
@@ -66,8 +66,6 @@ async def register(
             role=body.role,
             creator=caller,
         )
-    except AccountExists as exc:
-        raise AccountExistsBadRequest(exc.message) from exc
     user = registration.user
     return ProfileRegistered(
         user=ProfileUser(

@@ -13,7 +13,7 @@ from services.auth.dependencies import (
     SessionsDep,
     SettingsDep,
 )
-from services.auth.errors import AccountExists, AccountExistsBadRequest
+from services.auth.errors import duplicates_as_bad_request
 from services.auth.routes.cookies import SKYPE_COOKIE, log_out, set_session_cookie
 from services.auth.routes.documented import BAD_LOGIN, RESTRICTED_KEY, errors
 from services.auth.schemas import ApiKeyOut, MessageOut, SkypeLogin, SkypeRegistration, UserProfile
@@ -31,7 +31,7 @@ async def register(body: SkypeRegistration, accounts: AccountsDep) -> UserProfil
 
     A taken username or email is a 400 ``{"error": ...}``: the spec's only client error here.
     """
-    try:
+    with duplicates_as_bad_request():
         registration = await accounts.register(
             username=body.username,
             email=str(body.email),
@@ -39,8 +39,6 @@ async def register(body: SkypeRegistration, accounts: AccountsDep) -> UserProfil
             display_name=body.display_name,
             with_skype_key=True,
         )
-    except AccountExists as exc:
-        raise AccountExistsBadRequest(exc.message) from exc
     user = registration.user
     return UserProfile(
         username=user.username,
