@@ -86,6 +86,13 @@ class AuthSettings(CommonSettings):
             value = self.api_key.get_secret_value()
             if DEV_SECRET_MARKER in value or value == SPEC_EXAMPLE_KEY or len(value) < 24:
                 raise ValueError("production refuses a short or example API_KEY")
+        admin_password = self.bootstrap_admin_password
+        if (
+            self.is_production
+            and admin_password is not None
+            and DEV_SECRET_MARKER in admin_password.get_secret_value()
+        ):
+            raise ValueError("production refuses a development bootstrap admin password")
         if self.session_absolute_ttl_seconds < self.session_idle_ttl_seconds:
             raise ValueError("session_absolute_ttl_seconds must be >= session_idle_ttl_seconds")
         return self

@@ -31,6 +31,12 @@ def test_production_refuses_a_weak_development_api_key() -> None:
         production(api_key="dev-api-key-12345")
 
 
+def test_production_refuses_the_compose_development_admin_password() -> None:
+    with pytest.raises(ValidationError, match="bootstrap admin password"):
+        production(bootstrap_admin_password="dev-insecure-admin-password")
+    assert production(bootstrap_admin_password="a-real-long-admin-passphrase").is_production
+
+
 def test_api_key_is_read_from_the_plain_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("API_KEY", "dev-api-key-12345")
     key = AuthSettings().api_key
