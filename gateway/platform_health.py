@@ -13,44 +13,20 @@ so that public health routes cannot be used to multiply traffic to every service
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Any
 
 import aiohttp
 from redis.asyncio import Redis
 
 from shared.health import overall, run_check
+from shared.heartbeat import last_beat
 from shared.log import get_logger
 
 log = get_logger("gateway.health")
 
 SERVICES = ("auth", "ingest", "analysis", "profile")
-
-
-def _heartbeat_time(raw: bytes | str) -> float | None:
-    """When the worker last beat, if its value says (epoch seconds, ISO time or JSON)."""
-    text = raw.decode() if isinstance(raw, bytes) else raw
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        data = json.loads(text)
-    except ValueError:
-        data = text
-    if isinstance(data, dict):
-        data = data.get("at") or data.get("timestamp") or data.get("time")
-    if isinstance(data, int | float):
-        return float(data)
-    if isinstance(data, str):
-        try:
-            return datetime.fromisoformat(data.replace("Z", "+00:00")).timestamp()
-        except ValueError:
-            return None
-    return None
 
 
 class PlatformHealth:
@@ -128,16 +104,15 @@ class PlatformHealth:
     async def _worker(self) -> dict[str, Any]:
         try:
             async with asyncio.timeout(self._timeout):
-                raw = await self._redis.get(self._heartbeat_key)
+                beat = await last_beat(self._redis, self._heartbeat_key)
         except Exception as exc:
             return {"status": "unhealthy", "error": f"heartbeat unreadable ({type(exc).__name__})"}
         state: dict[str, Any]
-        if raw is None:
+        if beat is None:
             state = {"status": "unhealthy", "error": "no heartbeat"}
         else:
-            beat = _heartbeat_time(raw)
-            age = None if beat is None else round(time.time() - beat, 1)
-            if age is not None and age > self._heartbeat_max_age:
+            age = round(time.time() - beat, 1)
+            if age > self._heartbeat_max_age:
                 state = {"status": "unhealthy", "error": f"last heartbeat {age}s ago"}
             else:
                 state = {"status": "healthy", "last_heartbeat_age_seconds": age}
