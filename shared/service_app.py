@@ -3,7 +3,7 @@ metrics, error handling, ``/health`` and ``/metrics``."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -76,7 +76,3 @@ def create_service_app(
     app.add_middleware(MetricsMiddleware, service=name)
     app.add_middleware(RequestIdMiddleware)
     return app
-
-
-async def no_lifespan(_: FastAPI) -> AsyncIterator[None]:
-    yield
