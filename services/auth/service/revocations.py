@@ -17,7 +17,6 @@ key always reaches its caller.
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,6 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.auth.repository import AuthRepository
+from shared.backoff import Backoff
 from shared.log import get_logger
 from shared.revocation import publish_revocation
 
@@ -36,7 +36,7 @@ log = get_logger("services.auth.revocations")
 # A publication that takes longer than this is left to the relay.
 PUBLISH_TIMEOUT_SECONDS = 1.0
 RELAY_BATCH = 500
-# The relay's retry delays while Redis is down: exponential, full jitter, capped low
+# The relay's retry delays while Redis is down: exponential, jittered, capped low
 # so that Redis learns the backlog within seconds of coming back.
 RETRY_BASE_SECONDS = 0.2
 RETRY_CAP_SECONDS = 5.0
@@ -58,11 +58,6 @@ async def record_revocations(
     """Write the revocation records in the caller's transaction (commit them with it)."""
     rows = await repo.add_revocations(list(dict.fromkeys(handles)), expires_at)
     return [PendingRevocation(id=i, handle=h, expires_at=expires_at) for i, h in rows]
-
-
-def retry_delay(attempt: int) -> float:
-    """Full-jitter exponential backoff (so replicas do not retry in lock-step)."""
-    return random.uniform(0, min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2**attempt))
 
 
 class RevocationRelay:
@@ -122,7 +117,7 @@ class RevocationRelay:
 
     async def run(self) -> None:
         """The lifespan's background task: drain the backlog, retry while Redis is down."""
-        attempt = 0
+        delays = Backoff(base=RETRY_BASE_SECONDS, cap=RETRY_CAP_SECONDS)
         while True:
             self._wake.clear()
             try:
@@ -130,15 +125,14 @@ class RevocationRelay:
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError, TimeoutError, SQLAlchemyError) as exc:
-                attempt += 1
-                if attempt == 1:
+                if delays.attempts == 0:
                     log.warning("revocation_relay_waiting", error=repr(exc))
                 # Backing off: a burst of deferred revocations must not hammer Redis.
-                await asyncio.sleep(retry_delay(attempt))
+                await asyncio.sleep(delays.next())
                 continue
-            if attempt:
-                log.info("revocation_relay_resumed", after_attempts=attempt)
-            attempt = 0
+            if delays.attempts:
+                log.info("revocation_relay_resumed", after_attempts=delays.attempts)
+            delays.reset()
             if relayed == RELAY_BATCH:
                 continue
             try:
