@@ -4,13 +4,14 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI
 
-from services.auth.bootstrap import build_runtime
-from services.auth.housekeeping import run_periodically
 from services.auth.models import SCHEMA
 from services.auth.routes import ROUTERS
+from services.auth.service.bootstrap import build_runtime, check_signing_keys
+from services.auth.service.housekeeping import run_periodically
 from services.auth.settings import AuthSettings
 from shared.resources import open_database, open_redis
 from shared.service_app import create_service_app
@@ -22,7 +23,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     async with AsyncExitStack() as stack:
         engine = await open_database(stack, app, settings, SCHEMA)
         redis = await open_redis(stack, app, settings)
-        app.state.auth = await build_runtime(stack, app, settings, app.state.sessions, redis)
+        runtime = await build_runtime(stack, settings, app.state.sessions, redis)
+        app.state.auth = runtime
+        app.state.health_checks["signing_keys"] = partial(check_signing_keys, runtime)
         if settings.prune_interval_seconds > 0:
             pruner = asyncio.create_task(run_periodically(engine, settings), name="auth-prune")
             app.state.pruner = pruner

@@ -46,7 +46,7 @@ class AuthSettings(CommonSettings):
 
     totp_issuer: str = "Quarry"
 
-    # Housekeeping (services.auth.housekeeping): ended sessions, expired refresh tokens and
+    # Housekeeping (services.auth.service.housekeeping): ended sessions, expired refresh tokens and
     # revoked or expired API keys are deleted once they have been over this long.
     prune_retention_seconds: int = Field(30 * 86_400, ge=0)
     # How often each replica tries to prune (one at a time); 0 disables the periodic task.

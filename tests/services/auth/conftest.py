@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.auth.app import create_app
 from services.auth.models import SCHEMA
-from services.auth.runtime import AuthRuntime
+from services.auth.service.runtime import AuthRuntime
 from services.auth.settings import AuthSettings
 from shared.database import async_url
 from shared.migrations import upgrade

@@ -6,7 +6,7 @@ import httpx
 from sqlalchemy import select
 
 from services.auth.models import ApiKey
-from services.auth.runtime import AuthRuntime
+from services.auth.service.runtime import AuthRuntime
 from shared.identity import Principal
 from tests.services.auth.conftest import INTERNAL_TOKEN, AuthDriver
 

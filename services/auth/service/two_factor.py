@@ -10,13 +10,13 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.auth import totp
-from services.auth.encryption import SecretBox
 from services.auth.errors import InvalidTotpCode, ReauthenticationFailed, TwoFactorStateError
 from services.auth.models import User
 from services.auth.repository import AuthRepository
-from services.auth.runtime import AuthRuntime
-from services.auth.service import AccountService, require_full_access
+from services.auth.security import totp
+from services.auth.security.encryption import SecretBox
+from services.auth.service.accounts import AccountService, require_full_access
+from services.auth.service.runtime import AuthRuntime
 from shared.errors import BadRequest
 from shared.identity import Principal
 

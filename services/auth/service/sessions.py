@@ -13,8 +13,6 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.auth.access_tokens import IssuedToken
-from services.auth.credentials import DEV_KEY_SID, digest, key_usable, new_opaque_token
 from services.auth.errors import (
     InvalidTotp,
     NotLoggedIn,
@@ -24,10 +22,17 @@ from services.auth.errors import (
 )
 from services.auth.models import LoginSession, User
 from services.auth.repository import AuthRepository
-from services.auth.runtime import AuthRuntime
-from services.auth.service import AccountService, identity_for, parse_uuid, require_full_access
+from services.auth.security.access_tokens import IssuedToken
+from services.auth.security.credentials import DEV_KEY_SID, digest, key_usable, new_opaque_token
+from services.auth.service.accounts import (
+    AccountService,
+    identity_for,
+    parse_uuid,
+    require_full_access,
+)
+from services.auth.service.runtime import AuthRuntime
+from services.auth.service.two_factor import spend_totp_code
 from services.auth.settings import AuthSettings
-from services.auth.two_factor import spend_totp_code
 from shared.errors import InvalidCredentials, InvalidToken
 from shared.identity import AuthMethod, Principal
 

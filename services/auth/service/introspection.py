@@ -8,12 +8,18 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.auth.access_tokens import IssuedToken
-from services.auth.credentials import digest, key_sid, key_usable, parse_api_key, same_digest
 from services.auth.repository import AuthRepository
-from services.auth.runtime import VERIFIER_LEEWAY_SECONDS, AuthRuntime
-from services.auth.service import identity_for
-from services.auth.sessions import idle_expiry
+from services.auth.security.access_tokens import IssuedToken
+from services.auth.security.credentials import (
+    digest,
+    key_sid,
+    key_usable,
+    parse_api_key,
+    same_digest,
+)
+from services.auth.service.accounts import identity_for
+from services.auth.service.runtime import VERIFIER_LEEWAY_SECONDS, AuthRuntime
+from services.auth.service.sessions import idle_expiry
 from shared.identity import AuthMethod
 
 

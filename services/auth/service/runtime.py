@@ -10,18 +10,18 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.auth.access_tokens import AccessTokenIssuer, Identity
-from services.auth.encryption import SecretBox
-from services.auth.passwords import PasswordHasher
+from services.auth.security.access_tokens import AccessTokenIssuer, Identity
+from services.auth.security.encryption import SecretBox
+from services.auth.security.passwords import PasswordHasher
+from services.auth.security.signing_keys import SigningKeyStore
+from services.auth.security.throttle import LoginThrottle
 from services.auth.settings import AuthSettings
-from services.auth.signing_keys import SigningKeyStore
-from services.auth.throttle import LoginThrottle
 from shared.errors import ServiceUnavailable
 from shared.log import get_logger
 from shared.revocation import RevocationList, publish_revocation
 from shared.tokens import TokenVerifier
 
-log = get_logger("services.auth.runtime")
+log = get_logger("services.auth.service.runtime")
 
 # Verifiers accept a token this long past its exp (shared.tokens' default leeway).
 VERIFIER_LEEWAY_SECONDS = 5

@@ -26,11 +26,11 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from services.auth.repository import AuthRepository
-from services.auth.runtime import key_retention_seconds
+from services.auth.service.runtime import key_retention_seconds
 from services.auth.settings import AuthSettings
 from shared.log import get_logger
 
-log = get_logger("services.auth.housekeeping")
+log = get_logger("services.auth.service.housekeeping")
 
 LOCK_NAME = "housekeeping"
 

@@ -8,12 +8,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.auth.credentials import key_sid, new_api_key_row, new_skype_key_row, preview
 from services.auth.errors import ApiKeyNotFound, PermissionNotAllowed
 from services.auth.models import ApiKey
 from services.auth.repository import AuthRepository
-from services.auth.runtime import AuthRuntime
-from services.auth.service import AccountService, parse_uuid, require_full_access
+from services.auth.security.credentials import key_sid, new_api_key_row, new_skype_key_row, preview
+from services.auth.service.accounts import AccountService, parse_uuid, require_full_access
+from services.auth.service.runtime import AuthRuntime
 from shared.identity import Principal, Role
 
 
