@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from fastapi import Request
+from starlette.requests import Request
 
 from shared.errors import BadRequest, PayloadTooLarge, Unauthorized
 from shared.webhooks import WebhookSignatureError, verify

@@ -9,12 +9,12 @@ from typing import Any
 from fastapi import FastAPI
 
 from services.ingest.models import SCHEMA
-from services.ingest.relay import OutboxRelay
 from services.ingest.routes import ROUTERS
-from services.ingest.runtime import IngestRuntime
+from services.ingest.service.relay import OutboxRelay
+from services.ingest.service.runtime import IngestRuntime
+from services.ingest.service.waiting import JobEvents
 from services.ingest.settings import IngestSettings
-from services.ingest.storage import ensure_bucket
-from services.ingest.waiting import JobEvents
+from services.ingest.uploads.storage import ensure_bucket
 from shared.resources import open_database, open_http, open_object_storage, open_redis
 from shared.service_app import create_service_app
 from shared.service_auth import open_token_verifier

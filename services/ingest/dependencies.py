@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.ingest.job_updates import JobUpdates
-from services.ingest.runtime import IngestRuntime
-from services.ingest.service import JobService, Viewer
+from services.ingest.service.job_updates import JobUpdates
+from services.ingest.service.jobs import JobService, Viewer
+from services.ingest.service.runtime import IngestRuntime
 from services.ingest.settings import IngestSettings
 from shared.database import session_scope
 from shared.errors import Unauthorized

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends
 
 from services.ingest.dependencies import RuntimeDep, require_internal_token
-from services.ingest.files import FileRemoval
+from services.ingest.service.files import FileRemoval
 
 router = APIRouter(
     prefix="/internal", include_in_schema=False, dependencies=[Depends(require_internal_token)]

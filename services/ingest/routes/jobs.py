@@ -17,8 +17,8 @@ from fastapi.responses import StreamingResponse
 
 from services.ingest.dependencies import JobsDep, RuntimeDep, ViewerDep
 from services.ingest.schemas import JobOut
-from services.ingest.service import JobSnapshot, parse_job_id, snapshot_reader
-from services.ingest.waiting import wait_until_final, watch
+from services.ingest.service.jobs import JobSnapshot, parse_job_id, snapshot_reader
+from services.ingest.service.waiting import wait_until_final, watch
 
 router = APIRouter(tags=["Jobs"])
 

@@ -6,12 +6,12 @@ import uuid
 
 from fastapi import APIRouter, Request
 
-from services.ingest import skype_uploads
 from services.ingest.dependencies import JobsDep, PrincipalDep, RuntimeDep
 from services.ingest.schemas import ProcessingResult, TaskResponse, TaskStatus
-from services.ingest.service import JobSnapshot, Owner, Viewer, parse_job_id, snapshot_reader
-from services.ingest.uploads import UploadLimits, receive_upload
-from services.ingest.waiting import wait_until_final
+from services.ingest.service import skype_uploads
+from services.ingest.service.jobs import JobSnapshot, Owner, Viewer, parse_job_id, snapshot_reader
+from services.ingest.service.waiting import wait_until_final
+from services.ingest.uploads.multipart import UploadLimits, receive_upload
 
 router = APIRouter(tags=["Skype: ETL"])
 

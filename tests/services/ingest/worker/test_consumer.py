@@ -15,7 +15,7 @@ import pytest
 
 from deploy.backing import BackingServices
 from services.ingest.worker.consumer import JobConsumer
-from services.ingest.worker.handlers import HANDLERS, Handler
+from services.ingest.worker.handlers import Handler
 from services.ingest.worker.messages import JobMessage
 from services.ingest.worker.queues import JobQueues, declare_queues
 from services.ingest.worker.settings import WorkerSettings
@@ -67,10 +67,6 @@ async def consume_until(consumer: JobConsumer, done: Any, timeout: float = 15.0)
     finally:
         stopping.set()
         await asyncio.wait_for(task, 5)
-
-
-def test_the_registry_is_empty_until_jobs_exist() -> None:
-    assert HANDLERS == {}
 
 
 async def test_declaring_twice_keeps_one_pair_of_queues(sqs: Any, settings: WorkerSettings) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from services.ingest.errors import JobFailedError, UnsupportedFileKind
 from services.ingest.schemas import ProcessingResult, TaskResponse, TaskStatus
-from services.ingest.service import JobSnapshot
+from services.ingest.service.jobs import JobSnapshot
 
 JOB_TYPE = "skype.parse"
 PURPOSE = "skype_export"

@@ -15,7 +15,7 @@ from typing import Any
 
 from shared.log import get_logger
 
-log = get_logger("services.ingest.storage")
+log = get_logger("services.ingest.uploads.storage")
 
 
 async def ensure_bucket(s3: Any, bucket: str) -> None:

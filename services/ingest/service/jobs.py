@@ -1,8 +1,8 @@
 """Files and jobs: the rules and the transactions (never imports fastapi).
 
 A job and its queue message commit in ONE transaction (the outbox); the relay
-(:mod:`services.ingest.relay`) sends the message to SQS. After every commit that
-changes a job, its change is published for the waiters (:mod:`services.ingest.waiting`).
+(:mod:`services.ingest.service.relay`) sends the message to SQS. After every commit that
+changes a job, its change is published for the waiters (:mod:`services.ingest.service.waiting`).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.ingest.errors import FileNotFound, JobNotFound
 from services.ingest.models import File, Job, OutboxMessage
 from services.ingest.repository import TERMINAL, IngestRepository
-from services.ingest.uploads import StoredFile
-from services.ingest.waiting import JobEvents
+from services.ingest.service.waiting import JobEvents
+from services.ingest.uploads.multipart import StoredFile
 from shared.identity import Principal
 
 
@@ -236,7 +236,7 @@ class JobService:
 def snapshot_reader(
     sessions: async_sessionmaker[AsyncSession], events: JobEvents, job_id: uuid.UUID
 ) -> Callable[[], Any]:
-    """A ``read()`` for :func:`services.ingest.waiting.watch`: a short session per read,
+    """A ``read()`` for :func:`services.ingest.service.waiting.watch`: a short session per read,
     so a waiting request holds no database connection between reads."""
 
     async def read() -> JobSnapshot:

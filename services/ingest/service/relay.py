@@ -29,16 +29,16 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.ingest.job_updates import fail
 from services.ingest.models import OutboxMessage
 from services.ingest.repository import UNFINISHED, IngestRepository
-from services.ingest.service import job_message, now
+from services.ingest.service.job_updates import fail
+from services.ingest.service.jobs import job_message, now
+from services.ingest.service.waiting import JobEvents
 from services.ingest.settings import IngestSettings
-from services.ingest.waiting import JobEvents
 from services.ingest.worker.queues import JobQueues, declare_queues
 from shared.log import get_logger
 
-log = get_logger("services.ingest.relay")
+log = get_logger("services.ingest.service.relay")
 
 HOUSEKEEPING_SECONDS = 3600.0
 SENT_OUTBOX_RETENTION = timedelta(days=7)

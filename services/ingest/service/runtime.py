@@ -8,9 +8,9 @@ from typing import Any
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.ingest.relay import OutboxRelay
+from services.ingest.service.relay import OutboxRelay
+from services.ingest.service.waiting import JobEvents
 from services.ingest.settings import IngestSettings
-from services.ingest.waiting import JobEvents
 from shared.tokens import TokenVerifier
 
 

@@ -2,9 +2,9 @@
 route (Skype exports, datasets, documents).
 
 The request body is read as it arrives (python-multipart's streaming parser); the
-file part goes to a :class:`~services.ingest.storage.StreamingObjectWriter` part by
+file part goes to a :class:`~services.ingest.uploads.storage.StreamingObjectWriter` part by
 part, so memory stays flat whatever the size. On the way the SHA-256 is computed,
-the kind is sniffed from the first bytes (:mod:`services.ingest.sniffing`) and
+the kind is sniffed from the first bytes (:mod:`services.ingest.uploads.sniffing`) and
 checked by the caller, and the size is checked against the limit: past it the
 upload is refused with 413 at once, not after reading the rest. Whatever fails,
 nothing is left in S3.
@@ -35,8 +35,8 @@ from services.ingest.errors import (
     MissingFilePart,
     UploadTooLarge,
 )
-from services.ingest.sniffing import SNIFF_BYTES, sniff_kind
-from services.ingest.storage import StreamingObjectWriter
+from services.ingest.uploads.sniffing import SNIFF_BYTES, sniff_kind
+from services.ingest.uploads.storage import StreamingObjectWriter
 from shared.errors import QuarryError
 
 

@@ -7,8 +7,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.ingest.repository import IngestRepository
-from services.ingest.service import now
-from services.ingest.storage import delete_object
+from services.ingest.service.jobs import now
+from services.ingest.uploads.storage import delete_object
 
 
 class FileRemoval:

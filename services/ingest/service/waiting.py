@@ -22,7 +22,7 @@ from redis.asyncio import Redis
 
 from shared.log import get_logger
 
-log = get_logger("services.ingest.waiting")
+log = get_logger("services.ingest.service.waiting")
 
 CHANNEL_PREFIX = "quarry:jobs:"
 T = TypeVar("T")

@@ -25,8 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ingest.models import Job
 from services.ingest.repository import TERMINAL, IngestRepository
-from services.ingest.service import now
-from services.ingest.waiting import JobEvents
+from services.ingest.service.jobs import now
+from services.ingest.service.waiting import JobEvents
 from shared.errors import BadRequest, NotFound
 from shared.webhook_receiver import SignedEvent
 
