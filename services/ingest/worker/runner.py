@@ -18,23 +18,33 @@ from services.ingest.worker.queues import JobQueues, declare_queues
 from services.ingest.worker.settings import WorkerSettings
 from services.ingest.worker.webhooks import WebhookClient
 from shared.aws import open_s3, open_sqs
+from shared.backoff import Backoff
 from shared.log import configure_logging, get_logger
 
 log = get_logger("services.ingest.worker")
-DECLARE_ATTEMPTS = 30
+# 0.5, 1, 2, 4, then 5 s (jittered down to half): at most about a minute in all.
+DECLARE_ATTEMPTS = 15
 
 
-async def _declare_with_retry(sqs: Any, settings: WorkerSettings) -> JobQueues:
-    """SQS may come up after us (containers): retry for about a minute."""
-    for attempt in range(1, DECLARE_ATTEMPTS + 1):
+async def declare_with_retry(
+    sqs: Any, settings: WorkerSettings, *, backoff: Backoff | None = None
+) -> JobQueues:
+    """SQS may come up after us (containers): retry with jittered backoff, then give up."""
+    delays = backoff or Backoff(base=0.5, cap=5.0)
+    while True:
         try:
             return await declare_queues(sqs, settings)
         except Exception as exc:
-            if attempt == DECLARE_ATTEMPTS:
+            if delays.attempts + 1 >= DECLARE_ATTEMPTS:
                 raise
-            log.warning("queue_declare_failed", attempt=attempt, error=f"{type(exc).__name__}")
-            await asyncio.sleep(2.0)
-    raise AssertionError("unreachable")
+            wait = delays.next()
+            log.warning(
+                "queue_declare_failed",
+                attempt=delays.attempts,
+                error=f"{type(exc).__name__}",
+                retry_in_seconds=round(wait, 2),
+            )
+            await asyncio.sleep(wait)
 
 
 async def run(settings: WorkerSettings) -> None:
@@ -54,7 +64,7 @@ async def run(settings: WorkerSettings) -> None:
         )
         redis = Redis.from_url(settings.redis_url, socket_timeout=5.0, socket_connect_timeout=5.0)
         stack.push_async_callback(redis.aclose)
-        queues = await _declare_with_retry(sqs, settings)
+        queues = await declare_with_retry(sqs, settings)
         executor = JobExecutor(
             settings=settings,
             sqs=sqs,

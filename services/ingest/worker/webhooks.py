@@ -6,7 +6,6 @@ jittered exponential backoff within a time budget; a 4xx is final."""
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 import uuid
 from typing import Any
@@ -15,14 +14,13 @@ import httpx
 import orjson
 
 from services.ingest.worker.errors import WebhookRejected, WebhookUndeliverable
+from shared.backoff import Backoff
 from shared.log import get_logger
 from shared.webhooks import sign
 
 log = get_logger("services.ingest.worker.webhooks")
 
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
-FIRST_DELAY = 0.2
-MAX_DELAY = 5.0
 
 
 class WebhookClient:
@@ -59,6 +57,7 @@ class WebhookClient:
         url = f"{base}/webhooks/{topic}"
         deadline = time.monotonic() + self._budget
         attempt = 0
+        delays = Backoff(base=0.2, cap=5.0)
         while True:
             attempt += 1
             error: str
@@ -75,7 +74,7 @@ class WebhookClient:
                 error = f"HTTP {response.status_code}"
             except httpx.HTTPError as exc:
                 error = f"{type(exc).__name__}: {exc}"
-            delay = random.uniform(0, min(MAX_DELAY, FIRST_DELAY * 2**attempt))
+            delay = delays.next()
             if time.monotonic() + delay > deadline:
                 raise WebhookUndeliverable(
                     f"{service} did not accept {topic} after {attempt} attempts ({error})"
