@@ -4,6 +4,8 @@ several replicas starting at once (advisory locks)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from contextlib import AsyncExitStack
 from typing import Any, cast
@@ -21,6 +23,7 @@ from services.auth.security.passwords import PasswordHasher, check_password_poli
 from services.auth.security.signing_keys import SigningKeyStore
 from services.auth.security.throttle import LoginThrottle
 from services.auth.service.accounts import identity_for
+from services.auth.service.revocations import RevocationRelay
 from services.auth.service.runtime import AuthRuntime, key_retention_seconds
 from services.auth.settings import AuthSettings
 from shared.identity import AuthMethod, Role
@@ -86,6 +89,7 @@ async def build_runtime(
             revocations=revocations,
         ),
         revocations=revocations,
+        relay=RevocationRelay(sessions, redis),
         throttle=LoginThrottle(
             storage,
             redis,
@@ -96,7 +100,21 @@ async def build_runtime(
     )
     runtime.dev_identity = await ensure_dev_user(runtime)
     await ensure_bootstrap_admin(runtime)
+    # Publishes what was revoked while Redis was away (or by a replica that died).
+    relay = asyncio.create_task(runtime.relay.run(), name="auth-revocation-relay")
+    stack.push_async_callback(cancel_task, relay)
     return runtime
+
+
+async def cancel_task(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def check_revocations(runtime: AuthRuntime) -> dict[str, Any]:
+    """Revocations committed but not yet in Redis (nonzero while Redis is away)."""
+    return {"unpublished": await runtime.relay.backlog()}
 
 
 async def check_signing_keys(runtime: AuthRuntime) -> dict[str, Any]:
