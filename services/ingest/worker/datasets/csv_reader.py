@@ -34,6 +34,9 @@ def read_csv(path: Path, limits: DatasetLimits, workdir: Path) -> LoadedTable:
         sample = sample.replace("\r", "\n")
         notes.append(("line_endings", "Lines end in a bare carriage return (old Mac style)."))
     dialect = sniff_dialect(sample, complete=complete)
+    if dialect.quote and _odd_quote_count(readable, dialect.quote):
+        # A stray quote (5" screen) would swallow the rest of the file into one field.
+        dialect = CsvDialect(delimiter=dialect.delimiter, quote=None)
     header = _header(sample, dialect)
     if len(header) > limits.max_columns:
         raise DatasetRefused(
@@ -102,7 +105,9 @@ def _read(
     rows; on broken quoting again with quotes as ordinary characters. Returns the frame,
     the dialect that read it and whether rows were ragged (then they are counted)."""
     try:
-        return _polars(path, dialect, limits, ragged=False), dialect, False
+        frame = _polars(path, dialect, limits, ragged=False)
+        if frame.height or dialect.quote is None:
+            return frame, dialect, False
     except pl.exceptions.ComputeError as exc:
         if "more fields" in str(exc):
             try:
@@ -175,6 +180,15 @@ def _apply_shape(table: LoadedTable, shape: RecordShape) -> pl.DataFrame:
         keep = keep.scatter(shape.blank_rows, False)
         frame = frame.filter(keep)
     return frame
+
+
+def _odd_quote_count(path: Path, quote: str) -> bool:
+    mark = quote.encode()
+    count = 0
+    with path.open("rb") as stream:
+        while chunk := stream.read(_CHUNK):
+            count += chunk.count(mark)
+    return count % 2 == 1
 
 
 def _carriage_returns_to_newlines(path: Path, target: Path) -> Path:

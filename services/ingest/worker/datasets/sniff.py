@@ -120,7 +120,8 @@ def identify_head(head: bytes, filename: str) -> DatasetKind:
         raise DatasetRefused("empty_file", f"{name} is empty.")
     kind = _kind_of_class(found, promised)
     if kind is None:
-        raise DatasetRefused("unsupported_content", _mismatch(name, promised, found))
+        code = "unsupported_content" if promised is None else "content_mismatch"
+        raise DatasetRefused(code, _mismatch(name, promised, found))
     if promised is not None and kind != promised:
         raise DatasetRefused("content_mismatch", _mismatch(name, promised, found))
     return kind
