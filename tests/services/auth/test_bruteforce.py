@@ -7,7 +7,7 @@ import httpx
 from fastapi import FastAPI
 
 from services.auth.settings import AuthSettings
-from tests.services.auth.conftest import AuthDriver, asgi_client, random_ip
+from tests.services.auth.conftest import GATEWAY_PROOF, AuthDriver, asgi_client, random_ip
 
 
 async def fail(app: FastAPI, path: str, username: str, *, ip: str | None = None) -> httpx.Response:
@@ -99,7 +99,9 @@ async def test_spoofed_forwarded_for_from_an_untrusted_peer_is_ignored(
     """A client that is not a trusted proxy cannot pick a fresh address per attempt."""
     account = await driver.register()
     transport = httpx.ASGITransport(app=auth_app, client=("198.51.100.7", 5555))
-    async with httpx.AsyncClient(transport=transport, base_url="http://auth.test") as c:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://auth.test", headers=GATEWAY_PROOF
+    ) as c:
         for i in range(40):
             response = await c.post(
                 "/auth/login",
