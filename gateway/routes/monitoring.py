@@ -88,11 +88,11 @@ async def cache_stats(runtime: RuntimeDep) -> dict[str, Any]:
 
 async def _sessions(runtime: GatewayRuntime, token: str | None) -> dict[str, Any]:
     """The live comment sessions, as the profile service reports them to this caller."""
-    empty: dict[str, Any] = {  # not known: absent, not zero
+    empty: dict[str, Any] = {  # not known: the counts absent, not zero (the ids stay a list)
         "total_sessions": None,
         "connected_sessions": None,
         "disconnected_sessions": None,
-        "active_session_ids": None,
+        "active_session_ids": [],
     }
     if token is None:
         return {**empty, "available": False}
