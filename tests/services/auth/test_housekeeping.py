@@ -331,7 +331,13 @@ async def test_the_prune_command_prints_counts(
         m.group(1): int(m.group(2))
         for m in re.finditer(r"^(\w+): (\d+) deleted$", result.stdout, re.MULTILINE)
     }
-    assert set(printed) == {"sessions", "refresh_tokens", "api_keys", "signing_keys"}
+    assert set(printed) == {
+        "sessions",
+        "refresh_tokens",
+        "api_keys",
+        "signing_keys",
+        "revocations",
+    }
     assert printed["sessions"] >= 1
     assert printed["refresh_tokens"] >= 2
     assert printed["api_keys"] >= 1

@@ -16,7 +16,7 @@ import pytest
 
 from deploy.backing import BackingServices
 from services.ingest.worker.consumer import JobConsumer
-from services.ingest.worker.handlers import HANDLERS, Handler
+from services.ingest.worker.handlers import Handler
 from services.ingest.worker.messages import JobMessage
 from services.ingest.worker.queues import JobQueues, declare_queues
 from services.ingest.worker.runner import DECLARE_ATTEMPTS, declare_with_retry
@@ -109,10 +109,6 @@ def recording_backoff(ceilings: list[float], after: int, reached: asyncio.Event)
         return 0.01
 
     return Backoff(base=0.5, cap=4.0, uniform=uniform)
-
-
-def test_the_registry_is_empty_until_jobs_exist() -> None:
-    assert HANDLERS == {}
 
 
 async def test_declaring_twice_keeps_one_pair_of_queues(sqs: Any, settings: WorkerSettings) -> None:
