@@ -38,10 +38,14 @@ from services.auth.service.runtime import AuthRuntime
 from services.auth.settings import AuthSettings
 from shared.database import async_url
 from shared.migrations import upgrade
+from shared.proof import proof_headers
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "services" / "auth" / "migrations"
 INTERNAL_TOKEN = "test-internal-token-" + "x" * 16
 DEV_KEY = "dev-test-key-" + secrets.token_hex(8)
+# What the gateway adds to every request it forwards (shared.proof): without it the
+# service refuses its public routes.
+GATEWAY_PROOF = proof_headers(INTERNAL_TOKEN)
 ADMIN_PASSWORD = "Admin123!"
 STRONG_PASSWORD = "Str0ng_Pass!"
 
@@ -129,8 +133,12 @@ def random_ip() -> str:
 
 
 def asgi_client(app: FastAPI, ip: str | None = None, **kwargs: Any) -> httpx.AsyncClient:
-    """A client as the gateway (a trusted proxy on loopback) would connect."""
-    headers = {"X-Forwarded-For": ip or random_ip(), **kwargs.pop("headers", {})}
+    """A client as the gateway (a trusted proxy on loopback, with its proof) would connect."""
+    headers = {
+        "X-Forwarded-For": ip or random_ip(),
+        **GATEWAY_PROOF,
+        **kwargs.pop("headers", {}),
+    }
     return httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app, client=("127.0.0.1", 40000)),
         base_url="http://auth.test",

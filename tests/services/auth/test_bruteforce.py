@@ -16,7 +16,7 @@ from fastapi import FastAPI
 
 from services.auth.security.throttle import ThrottlePolicy, client_key
 from services.auth.settings import AuthSettings
-from tests.services.auth.conftest import AuthDriver, asgi_client, random_ip
+from tests.services.auth.conftest import GATEWAY_PROOF, AuthDriver, asgi_client, random_ip
 
 WRONG = "wrong-password-1"
 
@@ -218,7 +218,9 @@ async def test_spoofed_forwarded_for_from_an_untrusted_peer_is_ignored(
     """A client that is not a trusted proxy cannot pick a fresh address per attempt."""
     account = await driver.register()
     transport = httpx.ASGITransport(app=auth_app, client=("198.51.100.7", 5555))
-    async with httpx.AsyncClient(transport=transport, base_url="http://auth.test") as c:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://auth.test", headers=GATEWAY_PROOF
+    ) as c:
         for _ in range(10):
             response = await c.post(
                 "/auth/login",
