@@ -130,11 +130,15 @@ def test_kept_on_disk_restores_saves_periodically_and_on_exit(tmp_path: Path) ->
                 MessageBody="m",
             )
             saved = tmp_path / "sqs" / "queues.json"
-            for _ in range(100):  # a periodic snapshot every 0.2 s: up to 10 s under load
-                if saved.exists() and "q" in saved.read_text():
+
+            def has_queue() -> bool:
+                return saved.exists() and '"name": "q"' in saved.read_text()
+
+            for _ in range(300):  # a periodic snapshot every 0.2 s: up to 30 s under load
+                if has_queue():
                     break
                 time.sleep(0.1)
-            assert '"q"' in saved.read_text(), "no periodic snapshot"
+            assert has_queue(), "no periodic snapshot"
     assert any(line.startswith("saved SQS") for line in lines), lines
 
     with moto(tmp_path) as url, kept_on_disk(QueueSnapshot(url, tmp_path), log=lines.append):
