@@ -46,7 +46,11 @@ class AuthSettings(CommonSettings):
 
     totp_issuer: str = "Quarry"
 
-    # Housekeeping (services.auth.housekeeping): ended sessions, expired refresh tokens and
+    # /internal/revocations?since=<cursor> repeats this much before the cursor, so a
+    # revocation whose transaction committed after a poll it predates is still seen.
+    revocation_feed_overlap_seconds: float = Field(30.0, ge=0, le=3_600)
+
+    # Housekeeping (services.auth.service.housekeeping): ended sessions, expired refresh tokens and
     # revoked or expired API keys are deleted once they have been over this long.
     prune_retention_seconds: int = Field(30 * 86_400, ge=0)
     # How often each replica tries to prune (one at a time); 0 disables the periodic task.

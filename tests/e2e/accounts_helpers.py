@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from services.auth import totp
+from services.auth.security import totp
 
 STRONG_PASSWORD = "Str0ng_Pass!"  # the Files spec's example password
 

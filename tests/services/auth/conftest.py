@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import subprocess
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,9 +28,12 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from deploy.ports import free_port
+from deploy.redis_server import find_redis_server
+from deploy.redis_server import ping as redis_ping
 from services.auth.app import create_app
 from services.auth.models import SCHEMA
-from services.auth.runtime import AuthRuntime
+from services.auth.service.runtime import AuthRuntime
 from services.auth.settings import AuthSettings
 from shared.database import async_url
 from shared.migrations import upgrade
@@ -48,16 +54,25 @@ async def _admin_sql(database_url: str, statement: str) -> None:
         await engine.dispose()
 
 
+@asynccontextmanager
+async def fresh_database(server_url: str) -> AsyncIterator[str]:
+    """A new database on the backing server, migrated to head; dropped on exit."""
+    name = f"auth_test_{uuid.uuid4().hex[:12]}"
+    await _admin_sql(server_url, f'CREATE DATABASE "{name}"')
+    url = make_url(async_url(server_url)).set(database=name)
+    rendered = url.render_as_string(hide_password=False)
+    try:
+        await asyncio.to_thread(upgrade, MIGRATIONS, rendered, SCHEMA)
+        yield rendered
+    finally:
+        await _admin_sql(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest_asyncio.fixture(scope="session")
 async def auth_database_url(backing: Any) -> AsyncIterator[str]:
     """A fresh database for the in-process auth app, migrated to head."""
-    name = f"auth_test_{uuid.uuid4().hex[:12]}"
-    await _admin_sql(backing.database_url, f'CREATE DATABASE "{name}"')
-    url = make_url(async_url(backing.database_url)).set(database=name)
-    rendered = url.render_as_string(hide_password=False)
-    await asyncio.to_thread(upgrade, MIGRATIONS, rendered, SCHEMA)
-    yield rendered
-    await _admin_sql(backing.database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    async with fresh_database(backing.database_url) as url:
+        yield url
 
 
 def make_settings(database_url: str, redis_url: str, **overrides: Any) -> AuthSettings:
@@ -190,3 +205,40 @@ class AuthDriver:
 @pytest.fixture
 def driver(client: httpx.AsyncClient) -> AuthDriver:
     return AuthDriver(client)
+
+
+class RedisProcess:
+    """A redis-server of the test's own on a fixed loopback port, which the test stops
+    (as a crash would: SIGKILL) and starts again on the same port."""
+
+    def __init__(self, directory: Path) -> None:
+        self.port = free_port()
+        self.directory = directory
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        argv = [str(find_redis_server()), "--port", str(self.port), "--bind", "127.0.0.1"]
+        argv += ["--save", "", "--appendonly", "no", "--dir", str(self.directory)]
+        self.process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 15
+        while not redis_ping(self.port):
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.02)
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(10)
+            self.process = None
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
+    redis = RedisProcess(tmp_path)
+    redis.start()
+    yield redis
+    redis.kill()

@@ -7,7 +7,7 @@ import time
 import httpx
 import pyotp
 
-from services.auth import totp
+from services.auth.security import totp
 from tests.services.auth.conftest import AuthDriver, new_account
 
 

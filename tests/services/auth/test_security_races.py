@@ -11,11 +11,11 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, update
 
-from services.auth import totp
 from services.auth.models import ApiKey, LoginSession, User
-from services.auth.passwords import PasswordHasher
 from services.auth.repository import AuthRepository
-from services.auth.runtime import AuthRuntime
+from services.auth.security import totp
+from services.auth.security.passwords import PasswordHasher
+from services.auth.service.runtime import AuthRuntime
 from tests.services.auth.conftest import AuthDriver, asgi_client, new_account
 
 
