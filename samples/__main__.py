@@ -2,5 +2,7 @@
 
 import sys
 
-print("usage: python -m samples.skype --messages N [--bare] [--gzip] [--seed S] OUT", file=sys.stderr)
+print(
+    "usage: python -m samples.skype --messages N [--bare] [--gzip] [--seed S] OUT", file=sys.stderr
+)
 sys.exit(2)

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import gzip as gzip_module
-import io
 import math
 import os
 import random
@@ -295,16 +294,10 @@ class ExportGenerator:
         if self.total >= 20:
             # Two empty conversations, as real exports have: moved from the largest.
             for extra in range(2):
-                person = people[extra % len(people)]
+                gone = Person(f"8:live:.cid.{rng.getrandbits(64):016x}", f"Old contact {extra + 1}")
                 plans.append(
                     ConversationPlan(
-                        f"8:live:.cid.{rng.getrandbits(64):016x}",
-                        "one_to_one",
-                        f"Old contact {extra + 1}",
-                        None,
-                        [self.owner, person],
-                        0,
-                        f"Old contact {extra + 1}",
+                        gone.id, "one_to_one", gone.name, None, [self.owner, gone], 0, gone.name
                     )
                 )
         rng.shuffle(plans)
@@ -415,7 +408,9 @@ class ExportGenerator:
         for index, length in enumerate(lengths):
             if length <= 0:
                 continue
-            target = begin + int(index * slot + rng.uniform(0, max(0.0, slot - session_ms - 4 * HOUR_MS)))
+            target = begin + int(
+                index * slot + rng.uniform(0, max(0.0, slot - session_ms - 4 * HOUR_MS))
+            )
             t = self._session_start(max(target, previous_end + 7 * HOUR_MS))
             state.begin_session(t)
             remaining = length
@@ -645,7 +640,8 @@ class _SessionState:
                 clean_parts.append(mk.EMOTICONS[kind])
                 extras["emoticons"].append(kind)
             if rng.random() < 0.03:
-                url = f"https://example.com/{rng.choice(('docs', 'news', 'photos'))}/{rng.randint(1, 999)}"
+                section = rng.choice(("docs", "news", "photos"))
+                url = f"https://example.com/{section}/{rng.randint(1, 999)}"
                 content_parts.append(mk.link(url))
                 clean_parts.append(url)
                 extras["links"] = 1
@@ -705,8 +701,10 @@ class _SessionState:
             sender = author
             self.sender = author
             new_content, clean, extras = self._text(allow_markup=False)
-            content = "Edited previous message: " + new_content + mk.edit_marker(
-                original_ms, author.id.partition(":")[2]
+            content = (
+                "Edited previous message: "
+                + new_content
+                + mk.edit_marker(original_ms, author.id.partition(":")[2])
             )
             written_type = "RichText"
             extras["edit_record"] = True
@@ -794,7 +792,9 @@ class _SessionState:
         templates = mk.FILE_NAMES.get(kind)
         if templates is None:  # cards and mojis carry no file
             return mk.uri_object(kind, docid, None, None, title="Card"), [docid], {}
-        name = rng.choice(templates).format(n=rng.randint(1, 9999), uuid=f"{rng.getrandbits(64):016x}")
+        name = rng.choice(templates).format(
+            n=rng.randint(1, 9999), uuid=f"{rng.getrandbits(64):016x}"
+        )
         size = rng.randint(1_000, 2_000_000)
         small = rng.randint(200, 4000)
         if gen.add_media_file(docid, name, small):
@@ -916,9 +916,10 @@ def write_export(
         else:
             _write_tar(raw, generator)
     if gzip:
-        with open(target, "rb") as source, gzip_module.GzipFile(
-            path, "wb", compresslevel=6, mtime=0
-        ) as sink:
+        with (
+            open(target, "rb") as source,
+            gzip_module.GzipFile(path, "wb", compresslevel=6, mtime=0) as sink,
+        ):
             shutil.copyfileobj(source, sink, 1 << 20)
         os.unlink(target)
     truth = generator.truth.finish()
@@ -984,16 +985,25 @@ def summary(truth: GroundTruth) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m samples.skype", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m samples.skype", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("out", type=Path, help="file to write (.tar, or .json with --bare)")
     parser.add_argument("--messages", type=int, required=True)
     parser.add_argument("--bare", action="store_true", help="messages.json only, no tar")
     parser.add_argument("--gzip", action="store_true", help="gzip the result")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--hostile", action="store_true", help="plant HTML/script in names and text")
+    parser.add_argument(
+        "--hostile", action="store_true", help="plant HTML/script in names and text"
+    )
     args = parser.parse_args(argv)
     truth = write_export(
-        args.out, args.messages, bare=args.bare, gzip=args.gzip, seed=args.seed, hostile=args.hostile
+        args.out,
+        args.messages,
+        bare=args.bare,
+        gzip=args.gzip,
+        seed=args.seed,
+        hostile=args.hostile,
     )
     sys.stdout.write(orjson.dumps(summary(truth)).decode() + "\n")
     return 0

@@ -12,14 +12,17 @@ import gzip
 import io
 import os
 import tarfile
+import tempfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 from samples.skype import write_export
 
 MIB = 1024 * 1024
-_HEAD = b'{"userId":"8:live:.cid.0123456789abcdef","exportDate":"2020-07-06T20:55","conversations":['
+_HEAD = (
+    b'{"userId":"8:live:.cid.0123456789abcdef","exportDate":"2020-07-06T20:55","conversations":['
+)
 _CONVERSATION = b'{"id":"8:live:.cid.aaaa","displayName":"Ana","MessageList":['
 _MESSAGE = (
     b'{"id":"1594056032374","displayName":null,"originalarrivaltime":"2020-07-06T17:20:30.609Z",'
@@ -30,7 +33,7 @@ _MESSAGE = (
 
 def _valid_json(messages: int = 200, seed: int = 7) -> bytes:
     buffer = io.BytesIO()
-    path = Path(os.environ.get("TMPDIR", "/tmp")) / f"quarry-hostile-{os.getpid()}-{seed}.json"
+    path = Path(tempfile.gettempdir()) / f"quarry-hostile-{os.getpid()}-{seed}.json"
     try:
         write_export(path, messages, bare=True, seed=seed)
         buffer.write(path.read_bytes())
@@ -59,18 +62,17 @@ def _info(name: str, kind: bytes = tarfile.REGTYPE, **fields: object) -> tarfile
     return info
 
 
-def _stream_gzip(path: Path, parts: Iterator[bytes]) -> Path:
-    with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=9, mtime=0) as out:
-        for part in parts:
-            out.write(part)
+def _gzip_members(path: Path, head: bytes, fill: int, tail: bytes) -> Path:
+    """``head``, ``fill`` spaces and ``tail``, gzip-compressed as concatenated gzip members
+    (a valid gzip file; a 1 MiB member of spaces is compressed once and repeated), so that
+    a bomb of a GiB is written in milliseconds."""
+    block = gzip.compress(b" " * MIB, compresslevel=9, mtime=0)
+    with open(path, "wb") as out:
+        out.write(gzip.compress(head, mtime=0))
+        for _ in range(fill // MIB):
+            out.write(block)
+        out.write(gzip.compress(b" " * (fill % MIB) + tail, mtime=0))
     return path
-
-
-def _spaces(total: int) -> Iterator[bytes]:
-    block = b" " * MIB
-    while total > 0:
-        yield block[: min(total, MIB)]
-        total -= MIB
 
 
 # -- JSON ---------------------------------------------------------------------------------
@@ -103,7 +105,9 @@ def write_json_list(path: Path) -> Path:
 
 def write_wrong_types(path: Path) -> Path:
     """Skype's keys with the wrong types: conversations is an object."""
-    path.write_bytes(b'{"userId": "8:x", "exportDate": "2020-07-06T20:55", "conversations": {"a": 1}}')
+    path.write_bytes(
+        b'{"userId": "8:x", "exportDate": "2020-07-06T20:55", "conversations": {"a": 1}}'
+    )
     return path
 
 
@@ -251,13 +255,18 @@ def write_device_tar(path: Path) -> Path:
     data = _valid_json(20)
     return _tar(
         path,
-        [(_info("messages.json"), data), (_info("dev/zero", tarfile.CHRTYPE, devmajor=1, devminor=5), None)],
+        [
+            (_info("messages.json"), data),
+            (_info("dev/zero", tarfile.CHRTYPE, devmajor=1, devminor=5), None),
+        ],
     )
 
 
 def write_fifo_tar(path: Path) -> Path:
     data = _valid_json(20)
-    return _tar(path, [(_info("messages.json"), data), (_info("media/pipe", tarfile.FIFOTYPE), None)])
+    return _tar(
+        path, [(_info("messages.json"), data), (_info("media/pipe", tarfile.FIFOTYPE), None)]
+    )
 
 
 def write_duplicate_messages_tar(path: Path) -> Path:
@@ -310,13 +319,7 @@ def write_corrupt_tar_checksum(path: Path) -> Path:
 
 def write_gzip_bomb(path: Path, expanded: int = 1024 * MIB) -> Path:
     """A bare messages.json, gzip-compressed, that expands ~1000x (to ``expanded`` bytes)."""
-
-    def parts() -> Iterator[bytes]:
-        yield _HEAD + _CONVERSATION
-        yield from _spaces(expanded)
-        yield b"]}]}"
-
-    return _stream_gzip(path, parts())
+    return _gzip_members(path, _HEAD + _CONVERSATION, expanded, b"]}]}")
 
 
 def write_tar_bomb(path: Path, expanded: int = 1024 * MIB) -> Path:
@@ -324,13 +327,8 @@ def write_tar_bomb(path: Path, expanded: int = 1024 * MIB) -> Path:
     head, tail = _HEAD + _CONVERSATION, b"]}]}"
     size = len(head) + expanded + len(tail)
     header = _info("messages.json", size=size).tobuf(format=tarfile.USTAR_FORMAT)
-
-    def parts() -> Iterator[bytes]:
-        yield header + head
-        yield from _spaces(expanded)
-        yield tail + b"\x00" * (-size % 512) + b"\x00" * 1024
-
-    return _stream_gzip(path, parts())
+    end = tail + b"\x00" * (-size % 512) + b"\x00" * 1024
+    return _gzip_members(path, header + head, expanded, end)
 
 
 def write_nested_gzip(path: Path) -> Path:

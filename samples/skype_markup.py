@@ -13,7 +13,7 @@ EMOJI = ("😂", "👍", "🎉", "🔥", "😢")
 # Planted words: never in the vocabulary, names, links or quotes; counted exactly.
 PLANTED_WORDS = {"quarry": 0.06, "basalt": 0.03, "obsidian": 0.015}
 
-VOCABULARY = (
+VOCABULARY = (  # noqa: SIM905 (a word list reads better as text)
     "the be to of and a in that have it for not on with he as you do at this but his by from "
     "they we say her she or an will my one all would there their what so up out if about who "
     "get which go me when make can like time no just him know take people into year your good "

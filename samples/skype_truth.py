@@ -277,7 +277,10 @@ class TruthRecorder:
             "session_gap_s": SESSION_GAP_S,
             "replies": len(everyone),
             "median_s": _median_s(everyone),
-            "owner": {"replies": len(self._replies_owner), "median_s": _median_s(self._replies_owner)},
+            "owner": {
+                "replies": len(self._replies_owner),
+                "median_s": _median_s(self._replies_owner),
+            },
             "contacts": {
                 "replies": len(self._replies_contacts),
                 "median_s": _median_s(self._replies_contacts),

@@ -52,11 +52,9 @@ _SESSION_GAP_MS = SESSION_GAP_S * 1000
 _DAY_MS = 86_400_000
 _HOUR_MS = 3_600_000
 _RESPONSE_CATEGORIES = frozenset({"text", "media", "file", "contact", "location", "poll"})
-_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
+_WORD = re.compile(r"[^\W\d_]+(?:['\u2019][^\W\d_]+)*")  # apostrophes: ' and U+2019
 _URL = re.compile(r"\S*://\S*")
-_EMOJI = re.compile(
-    "[\u2600-\u27bf\u2b00-\u2bff\U0001f000-\U0001f3fa\U0001f400-\U0001faff]"
-)
+_EMOJI = re.compile("[\u2600-\u27bf\u2b00-\u2bff\U0001f000-\U0001f3fa\U0001f400-\U0001faff]")
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _TEXT_BATCH = 4096
 _EPOCH = date(1970, 1, 1)
@@ -359,9 +357,7 @@ class SkypeAnalytics:
             "highlights": self._highlights(resolved),
         }
 
-    def _resolver(
-        self, conversations: Sequence[Conversation], names: Mapping[str, str]
-    ) -> Any:
+    def _resolver(self, conversations: Sequence[Conversation], names: Mapping[str, str]) -> Any:
         one_to_one = {c.id: c.name for c in conversations if c.kind == "one_to_one"}
         own = self._names
 
@@ -390,7 +386,7 @@ class SkypeAnalytics:
         self, conversations: Sequence[Conversation], resolve: Any
     ) -> list[dict[str, Any]]:
         listed = {c.id: c for c in conversations}
-        rows = []
+        rows: list[dict[str, Any]] = []
         for ci, conversation_id in enumerate(self._conv_ids):
             known = listed.pop(conversation_id, None)
             rows.append(

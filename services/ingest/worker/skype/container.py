@@ -329,9 +329,7 @@ def _sniff(head: bytes) -> str:
             )
     if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
         raise InvalidExport("The file is UTF-16 text; Skype exports are UTF-8 JSON.")
-    raise InvalidExport(
-        "The file is neither a .tar archive nor JSON, so it is not a Skype export."
-    )
+    raise InvalidExport("The file is neither a .tar archive nor JSON, so it is not a Skype export.")
 
 
 def _is_v7_tar_header(block: bytes) -> bool:

@@ -34,7 +34,8 @@ _FILE_SIZE = re.compile(r'<FileSize\b[^<>]*?\bv="([^"<>]*)"')
 _TITLE = re.compile(r"<Title>([^<]*)</Title>", re.IGNORECASE)
 _CONTACT = re.compile(r"<c\b([^<>]*)>")
 _ELEMENT_TEXT = {
-    name: re.compile(rf"<{name}>([^<]*)</{name}>") for name in ("initiator", "target", "value", "id")
+    name: re.compile(rf"<{name}>([^<]*)</{name}>")
+    for name in ("initiator", "target", "value", "id")
 }
 _ROLE_TARGET = re.compile(r"<target>\s*+<id>([^<]*)</id>\s*+<role>([^<]*)</role>")
 
@@ -109,9 +110,7 @@ def parse_rich_text(content: str) -> RichText:
     emoticons: tuple[str, ...] = ()
     if "<ss" in content:
         emoticons = tuple(_EMOTICON.findall(content))
-    return RichText(
-        strip_tags(content), mentions, emoticons, quote_of, edit_of, tuple(names)
-    )
+    return RichText(strip_tags(content), mentions, emoticons, quote_of, edit_of, tuple(names))
 
 
 def _remove_quotes(content: str) -> tuple[str, str | None, list[tuple[str, str]]]:

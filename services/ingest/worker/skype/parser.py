@@ -275,8 +275,9 @@ class ParsedExport:
             # Whitespace only so far: let the tokenizer see it; the root check repeats below.
             return chunk
         if stripped[:1] == b"[":
-            raise InvalidExport("The JSON is a list, not a Skype export (an object with "
-                                "userId and conversations).")
+            raise InvalidExport(
+                "The JSON is a list, not a Skype export (an object with userId and conversations)."
+            )
         if stripped[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in stripped[:4]:
             raise InvalidExport("The file is UTF-16 or UTF-32 text; Skype exports are UTF-8 JSON.")
         raise InvalidExport("The file is not a JSON object, so it is not a Skype messages.json.")
@@ -350,7 +351,9 @@ class ParsedExport:
         if conversations is None:
             return out
         if type(conversations) is not list:
-            raise InvalidExport("'conversations' is not a list; this is not a Skype export.")
+            raise InvalidExport(
+                "The export's 'conversations' is not a list; this is not a Skype export."
+            )
         while len(conversations) > (0 if final else 1):
             self._messages_of(conversations[0], out, final=True)
             self._finish_conversation()
@@ -586,8 +589,8 @@ class ParsedExport:
             if raw_type == "Text":
                 message.text = content.strip()
             elif "<" not in content:
-                message.text = markup.unescape(content).strip() if "&" in content else (
-                    content.strip()
+                message.text = (
+                    markup.unescape(content).strip() if "&" in content else (content.strip())
                 )
             else:
                 rich = markup.parse_rich_text(content)
@@ -708,7 +711,9 @@ def _json_error(exc: Exception, position: int) -> InvalidExport:
         return InvalidExport("There is data after the end of the JSON document.")
     first_line = detail.splitlines()[0] if detail else "unreadable"
     first_line = first_line.removeprefix("b'").removeprefix('b"')
-    return InvalidExport(f"The file is not valid JSON ({first_line.strip()}, near byte {position}).")
+    return InvalidExport(
+        f"The file is not valid JSON ({first_line.strip()}, near byte {position})."
+    )
 
 
 def parse_export(stream: IO[bytes], limits: ParseLimits | None = None) -> ParsedExport:

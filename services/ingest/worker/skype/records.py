@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-Category = Literal["text", "media", "file", "call", "contact", "location", "poll", "system", "other"]
+Category = Literal[
+    "text", "media", "file", "call", "contact", "location", "poll", "system", "other"
+]
 CATEGORIES: tuple[Category, ...] = (
     "text",
     "media",

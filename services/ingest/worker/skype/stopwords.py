@@ -1,6 +1,7 @@
 """Words too common to tell anything, left out of the top-words list (English, and the
 most frequent of a few languages Skype users write)."""
 
+# ruff: noqa: RUF001  (Cyrillic stop words look like Latin letters, on purpose)
 from __future__ import annotations
 
 _ENGLISH = """
