@@ -21,7 +21,7 @@ from services.auth.security.credentials import DEV_KEY_SID
 from services.auth.security.encryption import SecretBox
 from services.auth.security.passwords import PasswordHasher, check_password_policy
 from services.auth.security.signing_keys import SigningKeyStore
-from services.auth.security.throttle import LoginThrottle
+from services.auth.security.throttle import LoginThrottle, ThrottlePolicy
 from services.auth.service.accounts import identity_for
 from services.auth.service.revocations import RevocationRelay
 from services.auth.service.runtime import AuthRuntime, key_retention_seconds
@@ -39,6 +39,18 @@ def password_hasher(settings: AuthSettings) -> PasswordHasher:
         time_cost=settings.argon2_time_cost,
         memory_cost=settings.argon2_memory_cost,
         parallelism=settings.argon2_parallelism,
+    )
+
+
+def throttle_policy(settings: AuthSettings) -> ThrottlePolicy:
+    return ThrottlePolicy(
+        per_client_and_account=settings.login_max_failures_per_client_and_account,
+        per_client=settings.login_max_failures_per_ip,
+        client_window_seconds=settings.login_failure_window_seconds,
+        per_account=settings.login_max_failures_per_account,
+        account_window_seconds=settings.login_account_window_seconds,
+        delay_after=settings.login_delay_after_failures,
+        delay_cap_seconds=settings.login_delay_cap_seconds,
     )
 
 
@@ -90,13 +102,7 @@ async def build_runtime(
         ),
         revocations=revocations,
         relay=RevocationRelay(sessions, redis),
-        throttle=LoginThrottle(
-            storage,
-            redis,
-            per_account=settings.login_max_failures_per_account,
-            per_ip=settings.login_max_failures_per_ip,
-            window_seconds=settings.login_failure_window_seconds,
-        ),
+        throttle=LoginThrottle(storage, redis, throttle_policy(settings)),
     )
     runtime.dev_identity = await ensure_dev_user(runtime)
     await ensure_bootstrap_admin(runtime)

@@ -217,10 +217,11 @@ class JobService:
     async def snapshot(self, job_id: uuid.UUID) -> JobSnapshot:
         """The job as it is now, in a transaction of its own (waiters call this often)."""
         job = await self.repo.get_job(job_id)
-        await self.session.rollback()
-        if job is None:
+        snapshot = JobSnapshot.of(job) if job is not None else None
+        await self.session.rollback()  # expires the job: read it before
+        if snapshot is None:
             raise JobNotFound()
-        return JobSnapshot.of(job)
+        return snapshot
 
     async def get_file(self, file_id: int, viewer: Viewer) -> File:
         file = await self.repo.get_file(file_id)

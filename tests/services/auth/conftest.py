@@ -33,14 +33,19 @@ from deploy.redis_server import find_redis_server
 from deploy.redis_server import ping as redis_ping
 from services.auth.app import create_app
 from services.auth.models import SCHEMA
+from services.auth.security import totp
 from services.auth.service.runtime import AuthRuntime
 from services.auth.settings import AuthSettings
 from shared.database import async_url
 from shared.migrations import upgrade
+from shared.proof import proof_headers
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "services" / "auth" / "migrations"
 INTERNAL_TOKEN = "test-internal-token-" + "x" * 16
 DEV_KEY = "dev-test-key-" + secrets.token_hex(8)
+# What the gateway adds to every request it forwards (shared.proof): without it the
+# service refuses its public routes.
+GATEWAY_PROOF = proof_headers(INTERNAL_TOKEN)
 ADMIN_PASSWORD = "Admin123!"
 STRONG_PASSWORD = "Str0ng_Pass!"
 
@@ -88,9 +93,12 @@ def make_settings(database_url: str, redis_url: str, **overrides: Any) -> AuthSe
         "argon2_time_cost": 1,
         "argon2_memory_cost": 1024,
         "argon2_parallelism": 1,
-        "login_max_failures_per_account": 6,
+        "login_max_failures_per_client_and_account": 5,
         "login_max_failures_per_ip": 12,
         "login_failure_window_seconds": 60,
+        "login_max_failures_per_account": 20,
+        "login_account_window_seconds": 60,
+        "login_delay_after_failures": 8,
         "api_key": DEV_KEY,
         "bootstrap_admin_username": "root",
         "bootstrap_admin_email": "root@example.com",
@@ -125,8 +133,12 @@ def random_ip() -> str:
 
 
 def asgi_client(app: FastAPI, ip: str | None = None, **kwargs: Any) -> httpx.AsyncClient:
-    """A client as the gateway (a trusted proxy on loopback) would connect."""
-    headers = {"X-Forwarded-For": ip or random_ip(), **kwargs.pop("headers", {})}
+    """A client as the gateway (a trusted proxy on loopback, with its proof) would connect."""
+    headers = {
+        "X-Forwarded-For": ip or random_ip(),
+        **GATEWAY_PROOF,
+        **kwargs.pop("headers", {}),
+    }
     return httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app, client=("127.0.0.1", 40000)),
         base_url="http://auth.test",
@@ -242,3 +254,32 @@ def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
     redis.start()
     yield redis
     redis.kill()
+
+
+@dataclass
+class TotpClock:
+    """The auth runtime's clock in TOTP tests: it stands still unless moved, so "the
+    current code" means one step for the whole test (no waiting for a fresh step)."""
+
+    now: float
+
+    def __call__(self) -> float:
+        return self.now
+
+    def step(self) -> int:
+        return totp.current_step(self.now)
+
+    def code(self, secret: str, offset: int = 0) -> str:
+        """The code of the current step + ``offset``."""
+        return totp.code_for_step(secret, self.step() + offset)
+
+    def advance(self, steps: int = 1) -> None:
+        self.now += steps * totp.STEP_SECONDS
+
+
+@pytest.fixture
+def totp_clock(runtime: AuthRuntime, monkeypatch: pytest.MonkeyPatch) -> TotpClock:
+    # One second into a step; any fixed instant would do.
+    clock = TotpClock(now=(totp.current_step() + 1) * totp.STEP_SECONDS + 1.0)
+    monkeypatch.setattr(runtime, "clock", clock)
+    return clock
