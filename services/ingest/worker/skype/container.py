@@ -27,6 +27,7 @@ from typing import IO, Protocol
 
 from services.ingest.worker.skype.errors import InvalidExport
 from services.ingest.worker.skype.limits import MIB, ParseLimits
+from services.ingest.worker.skype.streams import ByteSource
 
 BLOCK = 512
 MESSAGES_JSON = "messages.json"
@@ -51,10 +52,6 @@ _REFUSED_TYPES = {
     b"S": "a sparse file",
     b"M": "a multi-volume continuation",
 }
-
-
-class ByteSource(Protocol):
-    def read(self, size: int = -1, /) -> bytes: ...
 
 
 class MessagesStream:

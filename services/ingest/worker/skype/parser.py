@@ -29,7 +29,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import Any
 
 import ijson
 import orjson
@@ -44,6 +44,7 @@ from services.ingest.worker.skype.records import (
     ExportHeader,
     SkypeMessage,
 )
+from services.ingest.worker.skype.streams import ByteSource
 
 _BOM = b"\xef\xbb\xbf"
 _WHITESPACE = b" \t\r\n"
@@ -150,7 +151,7 @@ class ParsedExport:
     consumed (for progress); ``skipped`` counts messages left out, by reason (a message
     without a sender, an id or a readable time)."""
 
-    def __init__(self, stream: IO[bytes], limits: ParseLimits) -> None:
+    def __init__(self, stream: ByteSource, limits: ParseLimits) -> None:
         self._stream = stream
         self._limits = limits
         self.header = ExportHeader()
@@ -716,7 +717,7 @@ def _json_error(exc: Exception, position: int) -> InvalidExport:
     )
 
 
-def parse_export(stream: IO[bytes], limits: ParseLimits | None = None) -> ParsedExport:
+def parse_export(stream: ByteSource, limits: ParseLimits | None = None) -> ParsedExport:
     """A lazily parsed export over ``stream`` (messages.json bytes). Nothing is read until
     ``messages()`` is iterated."""
     return ParsedExport(stream, limits or ParseLimits())

@@ -94,7 +94,7 @@ def _read_all(path: Path) -> None:
 
 
 MEASURE = r"""
-import json, resource, sys
+import json, re, sys
 from pathlib import Path
 from samples import skype_hostile as hostile
 from services.ingest.worker.skype import InvalidExport, open_messages_json, parse_export
@@ -102,7 +102,6 @@ out = {}
 directory = Path(sys.argv[1])
 for case in sys.argv[2:]:
     path = hostile.HOSTILE[case](directory / case)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     try:
         with open_messages_json(path) as stream:
             for _ in parse_export(stream).messages():
@@ -111,7 +110,10 @@ for case in sys.argv[2:]:
     except InvalidExport as exc:
         out[case] = exc.reason
     path.unlink()
-out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM: the peak of this address space (ru_maxrss would include the parent's peak
+# before exec, which Linux carries over).
+status = Path("/proc/self/status").read_text()
+out["peak_rss_mb"] = int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024
 print(json.dumps(out))
 """
 
