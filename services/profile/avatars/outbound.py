@@ -191,7 +191,8 @@ class SafeFetcher:
         except TimeoutError as exc:
             raise FetchFailed(f"no answer within {timeout}s") from exc
         except (aiohttp.ClientError, OSError, ValueError) as exc:
-            raise FetchFailed(f"{type(exc).__name__}: {exc}") from exc
+            cause = f" ({exc.__cause__})" if exc.__cause__ is not None else ""
+            raise FetchFailed(f"{type(exc).__name__}: {exc}{cause}") from exc
 
 
 async def _read_capped(response: aiohttp.ClientResponse, max_bytes: int) -> bytes:

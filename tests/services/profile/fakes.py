@@ -214,6 +214,7 @@ class FakeTikTok:
             app.router.add_get("/go/{name:.+}", self._redirect)
             app.router.add_get("/gen/{style}/svg", self._generator)
             app.router.add_get("/webcast/room/check_alive/", self._check_alive)
+            app.router.add_get("/api-live/user/room/", self._user_room)
             app.router.add_get("/webcast/fetch", self._sign)
             app.router.add_get("/webcast/im/push/v2/", self._push)
             self._runner = web.AppRunner(app, access_log=None)
@@ -383,6 +384,20 @@ class FakeTikTok:
             }
         return _html(
             f'<html><script id="SIGI_STATE" type="application/json">{json.dumps(sigi)}</script></html>'
+        )
+
+    async def _user_room(self, request: web.Request) -> web.Response:
+        user = self.users.get(request.query.get("uniqueId", ""))
+        if user is None:
+            return web.json_response({"message": "user_not_found", "statusCode": 19881007})
+        return web.json_response(
+            {
+                "message": "",
+                "data": {
+                    "user": {"roomId": str(user.room_id)},
+                    "liveRoom": {"status": 2 if user.live else 4},
+                },
+            }
         )
 
     async def _check_alive(self, request: web.Request) -> web.Response:
