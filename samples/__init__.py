@@ -1,0 +1,1 @@
+"""Deterministic sample files for tests and benchmarks (``python -m samples.<name>``)."""
