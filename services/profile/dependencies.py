@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request, WebSocket
 
-from services.profile.live_service import LiveService
 from services.profile.runtime import ProfileRuntime
-from services.profile.service import AvatarService
+from services.profile.service.avatars import AvatarService
+from services.profile.service.live import LiveService
 from shared.errors import Forbidden, Unauthorized
 from shared.identity import Principal
 from shared.internal import check_internal_token

@@ -33,13 +33,13 @@ from services.profile.live.hub import SubscriberHub
 from services.profile.live.replay import ReplaySource
 from services.profile.live.sources import LiveSource, SourceChooser
 from services.profile.live.upstream import UpstreamManager
-from services.profile.live_service import LiveService
 from services.profile.repository import LiveRepository
-from services.profile.service import AvatarService
+from services.profile.service.avatars import AvatarService
+from services.profile.service.live import LiveService
 from services.profile.settings import ProfileSettings
 from shared.log import get_logger
-from shared.revocation import RevocationList
-from shared.tokens import TokenVerifier, remote_jwks
+from shared.service_auth import open_token_verifier
+from shared.tokens import TokenVerifier
 
 log = get_logger("services.profile.runtime")
 MB = 1024 * 1024
@@ -264,17 +264,7 @@ async def build_runtime(
 ) -> ProfileRuntime:
     clock = clock or SystemClock()
     replica_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-    revocations = RevocationList(redis)
-    await revocations.start()
-    stack.push_async_callback(revocations.stop)
-    verifier = TokenVerifier(
-        remote_jwks(
-            http, f"{settings.auth_internal_url.rstrip('/')}/internal/jwks", settings.internal_token
-        ),
-        issuer=settings.jwt_issuer,
-        audience=settings.jwt_audience,
-        revocations=revocations,
-    )
+    verifier = await open_token_verifier(stack, settings, redis, http)
     bus = Bus(redis, keepalive_channel=f"{settings.redis_namespace}:keepalive")
     await bus.start()
     stack.push_async_callback(bus.stop)

@@ -27,8 +27,8 @@ from starlette.websockets import WebSocketDisconnect
 from services.profile.dependencies import websocket_principal, websocket_runtime
 from services.profile.live.hub import Subscriber
 from services.profile.live.messages import PONG, status_response
-from services.profile.live_service import LiveService, wait_closed
 from services.profile.schemas import SESSION_ID
+from services.profile.service.live import LiveService, wait_closed
 from shared.errors import QuarryError
 from shared.identity import Principal
 

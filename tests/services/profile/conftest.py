@@ -37,6 +37,7 @@ from services.profile.settings import ProfileSettings
 from shared.database import async_url
 from shared.identity import AuthMethod, Principal, Role
 from shared.migrations import upgrade
+from shared.proof import proof_headers
 from shared.tokens import TokenVerifier
 from tests.services.profile.fakes import FakeTikTok, generator_templates
 
@@ -141,7 +142,9 @@ class ProfileApp:
         return {"Authorization": f"Bearer {self.token}"}
 
 
-def base_settings(database_url: str, redis_url: str, fake: FakeTikTok, **overrides: Any) -> ProfileSettings:
+def base_settings(
+    database_url: str, redis_url: str, fake: FakeTikTok, **overrides: Any
+) -> ProfileSettings:
     values: dict[str, Any] = {
         "environment": "test",
         "database_url": database_url,
@@ -185,7 +188,11 @@ def profile_app(
             runtime: ProfileRuntime = app.state.profile
             runtime.verifier = signer.verifier()
             transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://profile") as client:
+            async with httpx.AsyncClient(
+                transport=transport,
+                base_url="http://profile",
+                headers=proof_headers(settings.internal_token),  # as if via the gateway
+            ) as client:
                 yield ProfileApp(app, client, runtime, clock, settings, signer.token())
 
     return start

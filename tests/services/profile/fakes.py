@@ -140,8 +140,14 @@ class FakeTikTok:
         return future.result(10)
 
     def comment(
-        self, streamer: str, text: str, *, username: str = "viewer1", nickname: str = "Viewer One",
-        avatar: str | None = None, user_id: int = 42,
+        self,
+        streamer: str,
+        text: str,
+        *,
+        username: str = "viewer1",
+        nickname: str = "Viewer One",
+        avatar: str | None = None,
+        user_id: int = 42,
     ) -> None:
         """Push one comment to every socket of ``streamer``'s room."""
         room = self.room_of(streamer)
@@ -193,7 +199,10 @@ class FakeTikTok:
             need_ack=False,
         )
         frame = WebcastPushFrame(
-            log_id=next(self._msg_ids), payload_type="msg", payload_encoding="pb", payload=bytes(result)
+            log_id=next(self._msg_ids),
+            payload_type="msg",
+            payload_encoding="pb",
+            payload=bytes(result),
         )
         for ws in list(room.sockets):
             if not ws.closed:
@@ -358,7 +367,8 @@ class FakeTikTok:
                 content_type="image/svg+xml",
             )
         svg = (
-            '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 100 100" width="100" height="100">'
+            '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 100 100" '
+            'width="100" height="100">'
             f'<title>{style} {seed}</title><circle cx="50" cy="50" r="40" fill="#2a9d8f"/></svg>'
         )
         return web.Response(text=svg, content_type="image/svg+xml")
@@ -383,7 +393,8 @@ class FakeTikTok:
                 }
             }
         return _html(
-            f'<html><script id="SIGI_STATE" type="application/json">{json.dumps(sigi)}</script></html>'
+            '<html><script id="SIGI_STATE" type="application/json">'
+            f"{json.dumps(sigi)}</script></html>"
         )
 
     async def _user_room(self, request: web.Request) -> web.Response:

@@ -18,7 +18,8 @@ from tests.services.profile.fakes import FakeTikTok, jpeg, png
 
 def _image_bytes(body: dict[str, Any]) -> bytes:
     prefix, _, data = body["avatar_data_url"].partition(",")
-    assert prefix.startswith("data:image/") and prefix.endswith(";base64")
+    assert prefix.startswith("data:image/")
+    assert prefix.endswith(";base64")
     return base64.b64decode(data)
 
 
@@ -36,13 +37,15 @@ async def test_scraper_reads_the_embedded_json_and_serves_the_image_inline(
     async with profile_app() as p:
         status, body = await get(p, user)
     assert status == 200
-    assert body["source"] == "scraper" and body["priority"] == 9
+    assert body["source"] == "scraper"
+    assert body["priority"] == 9
     assert body["nickname"] == "Jason Json"
     assert body["exists"] is True
     assert body["avatar_url"] == f"{fake.url}/cdn/{user}.jpeg"
     assert _image_bytes(body) == picture
     assert body["image_hash"] == hashlib.sha256(picture).hexdigest()
-    assert body["cached_at"].endswith("Z") and body["expires_at"] > body["cached_at"]
+    assert body["cached_at"].endswith("Z")
+    assert body["expires_at"] > body["cached_at"]
 
 
 @pytest.mark.parametrize("page", ["pattern", "dom"])
@@ -51,7 +54,12 @@ async def test_scraper_falls_back_to_patterns_then_the_dom(
 ) -> None:
     user = name(f"{page}_user")
     picture = png()
-    fake.add_user(user, nickname="Dom Pattern", page=page, avatar=fake.add_image(f"{user}.png", picture, "image/png"))
+    fake.add_user(
+        user,
+        nickname="Dom Pattern",
+        page=page,
+        avatar=fake.add_image(f"{user}.png", picture, "image/png"),
+    )
     async with profile_app() as p:
         status, body = await get(p, user)
     assert (status, body["source"]) == (200, "scraper")
@@ -68,10 +76,13 @@ async def test_a_nonexistent_user_gets_initials_and_exists_false_not_the_default
     async with profile_app() as p:
         status, body = await get(p, user)
     assert status == 404
-    assert body["exists"] is False and body["source"] == "initials"
+    assert body["exists"] is False
+    assert body["source"] == "initials"
     assert body["error"] == "PROFILE_NOT_FOUND"
     svg = _image_bytes(body).decode()
-    assert "<circle" in svg and f">{initials_for(user)}<" in svg and initials_for(user)[0] == "G"
+    assert "<circle" in svg
+    assert f">{initials_for(user)}<" in svg
+    assert initials_for(user)[0] == "G"
     # The page's default picture was never fetched, let alone stored as theirs.
     assert fake.requested("/cdn/default.jpeg") == before
 
@@ -97,10 +108,12 @@ async def test_a_failing_scraper_falls_through_to_the_generator(
         status, body = await get(p, user)
         health = p.runtime.avatars.resolver.health["scraper"].snapshot()
     assert status == 200
-    assert body["source"] == "generator" and body["priority"] == 3
+    assert body["source"] == "generator"
+    assert body["priority"] == 3
     assert body["avatar_url"].startswith(f"{fake.url}/gen/adventurer/svg?seed=")
     assert _image_bytes(body).startswith(b"<svg")
-    assert health["failures"] >= 1 and health["last_error"]
+    assert health["failures"] >= 1
+    assert health["last_error"]
 
 
 async def test_generators_fail_over_then_the_local_identicon_answers(
@@ -120,9 +133,7 @@ async def test_generators_fail_over_then_the_local_identicon_answers(
     assert health["local_generator"].successes == 1
 
 
-async def test_initials_when_no_provider_is_configured(
-    profile_app: AppFactory, name: Any
-) -> None:
+async def test_initials_when_no_provider_is_configured(profile_app: AppFactory, name: Any) -> None:
     user = name("john_doe")
     async with profile_app(scraper_url_template=None, generator_url_templates=[]) as p:
         status, body = await get(p, user)
@@ -161,7 +172,8 @@ async def test_ttl_per_source_and_lazy_refresh_serves_stale_while_one_refresh_ru
         pages_before = fake.requested(f"/@{user}")
         p.clock.advance(1800)  # still fresh: no provider call
         _, body = await get(p, user)
-        assert _image_bytes(body) == first and fake.requested(f"/@{user}") == pages_before
+        assert _image_bytes(body) == first
+        assert fake.requested(f"/@{user}") == pages_before
         p.clock.advance(1801)  # expired: the stale answer at once, one refresh behind it
         answers = await asyncio.gather(*(get(p, user) for _ in range(10)))
         assert all(_image_bytes(b) == first for _, b in answers)
@@ -224,8 +236,10 @@ async def test_revalidate_counts_and_bounded_concurrency(
     body = response.json()
     assert response.status_code == 200
     assert body["total_requested"] == 8
-    assert body["successful"] == 6 and body["failed"] == 2
-    assert body["results"][ghost] is False and body["results"]["bad/../name"] is False
+    assert body["successful"] == 6
+    assert body["failed"] == 2
+    assert body["results"][ghost] is False
+    assert body["results"]["bad/../name"] is False
     assert all(body["results"][u] for u in good)
     assert 1 <= peak <= 2
 
@@ -242,7 +256,8 @@ async def test_clear_expired_removes_only_expired_profiles(
         p.clock.advance(120)
         response = await p.client.post("/cache/clear-expired", headers=p.headers)
         body = response.json()
-        assert response.status_code == 200 and body["status"] == "success"
+        assert response.status_code == 200
+        assert body["status"] == "success"
         assert body["cleared_profiles"] >= 1
         assert body["message"] == f"Cleared {body['cleared_profiles']} expired profiles"
         figures = await p.runtime.avatars.figures()
@@ -251,7 +266,8 @@ async def test_clear_expired_removes_only_expired_profiles(
         runs = p.runtime.avatars.resolutions
         p.runtime.avatars.cache.clear()
         status, _ = await get(p, long)
-        assert status == 200 and p.runtime.avatars.resolutions == runs
+        assert status == 200
+        assert p.runtime.avatars.resolutions == runs
 
 
 async def test_memory_cache_figures_are_counted(

@@ -50,8 +50,13 @@ async def test_the_real_tiktoklive_client_connects_reads_comments_and_sees_the_e
         await asyncio.sleep(0.02)
     avatar = f"{fake.url}/cdn/viewer.jpeg"
     await asyncio.to_thread(
-        fake.comment, "adapter_live", "Great stream!", username="viewer123", nickname="Viewer Name",
-        avatar=avatar, user_id=67890,
+        fake.comment,
+        "adapter_live",
+        "Great stream!",
+        username="viewer123",
+        nickname="Viewer Name",
+        avatar=avatar,
+        user_id=67890,
     )
     await asyncio.to_thread(fake.comment, "adapter_live", "second", username="other")
     await asyncio.sleep(0.2)

@@ -39,7 +39,7 @@ from services.profile.usernames import canonical_username
 from shared.identity import Principal
 from shared.log import get_logger
 
-log = get_logger("services.profile.live_service")
+log = get_logger("services.profile.service.live")
 
 
 @dataclass(frozen=True)
