@@ -18,7 +18,8 @@ from deploy.platform import RunningPlatform
 
 
 def _ws_url(platform: RunningPlatform, session_id: str) -> str:
-    return f"{platform.gateway_url.replace('http', 'ws', 1)}/ws/comments/{session_id}?api_key={platform.dev_api_key}"
+    base = platform.gateway_url.replace("http", "ws", 1)
+    return f"{base}/ws/comments/{session_id}?api_key={platform.dev_api_key}"
 
 
 async def test_the_bash_integration_flow(
@@ -31,7 +32,8 @@ async def test_the_bash_integration_flow(
     profile = await gateway_client.get("/profile/test_user", headers=key)
     assert profile.status_code == 200, profile.text
     body = profile.json()
-    assert body["username"] == "test_user" and body["source"] == "generator"
+    assert body["username"] == "test_user"
+    assert body["source"] == "generator"
     assert body["avatar_data_url"].startswith("data:image/svg+xml;base64,")
     for field in ("nickname", "avatar_url", "priority", "cached_at", "expires_at", "image_hash"):
         assert body[field], field
@@ -50,7 +52,9 @@ async def test_the_bash_integration_flow(
     # 5. sessions
     sessions = (await gateway_client.get("/sessions", headers=key)).json()
     mine = [s for s in sessions["active_sessions"] if s["session_id"] == session]
-    assert mine and mine[0]["status"] == "connected" and mine[0]["username"] == "test_user"
+    assert mine
+    assert mine[0]["status"] == "connected"
+    assert mine[0]["username"] == "test_user"
     assert sessions["total_active"] >= 1
     status = (await gateway_client.get("/status", headers=key)).json()
     assert session in status["connections"]["active_session_ids"]
@@ -83,7 +87,8 @@ async def test_monitoring_reports_the_profile_services_figures(
     assert providers["local_generator"]["status"] == "healthy"
     assert {"success_rate", "last_success", "last_error"} <= set(providers["scraper"])
     stats = (await gateway_client.get("/monitoring/cache/stats")).json()["cache_stats"]
-    assert stats["hit_rate"] is not None and 0 < stats["hit_rate"] <= 1
+    assert stats["hit_rate"] is not None
+    assert 0 < stats["hit_rate"] <= 1
     assert stats["by_category"]["profiles"] >= 1
     assert "credentials" in stats
 
@@ -102,34 +107,34 @@ WEBSOCKET_URL = f"{url}"
 
 async def test_websocket():
     """Test WebSocket connection and message handling"""
-    
+
     try:
         async with websockets.connect(WEBSOCKET_URL) as websocket:
             logger.info("WebSocket connected successfully")
-            
+
             # Test ping/pong
             await websocket.send(json.dumps({{"type": "ping"}}))
             logger.info("Sent ping message")
-            
+
             # Test status request
             await websocket.send(json.dumps({{"type": "status"}}))
             logger.info("Sent status request")
-            
+
             # Listen for responses (timeout after 10 seconds)
             try:
                 async with asyncio.timeout(10):
                     async for message in websocket:
                         data = json.loads(message)
                         logger.info(f"Received message: {{data}}")
-                        
+
                         # Break after receiving a few messages
                         if data.get("type") in ["pong", "status_response"]:
                             logger.info("Test completed successfully")
                             break
-                            
+
             except asyncio.TimeoutError:
                 logger.warning("WebSocket test timed out")
-                
+
     except Exception as e:
         logger.error(f"WebSocket test failed: {{e}}")
 
@@ -151,7 +156,8 @@ async def test_the_spec_python_websocket_script_runs_unchanged(
     log = result.stderr
     assert result.returncode == 0, log
     assert "WebSocket connected successfully" in log
-    assert "'type': 'connected'" in log and "'session_id': 'test-session'" in log
+    assert "'type': 'connected'" in log
+    assert "'session_id': 'test-session'" in log
     assert "Test completed successfully" in log
     assert "failed" not in log
 
