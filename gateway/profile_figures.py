@@ -32,7 +32,20 @@ async def profile_figures(
             body = await response.json(content_type=None) if response.status == 200 else None
     except (aiohttp.ClientError, TimeoutError, ValueError):
         return None
-    return body if isinstance(body, dict) else None
+    if not isinstance(body, dict) or not set(body) >= REQUIRED:
+        return None
+    return body
 
 
-UNAVAILABLE = {"status": "unavailable", "error": "the profile service did not answer"}
+REQUIRED = frozenset({"connections", "cache", "cache_stats", "avatar_providers", "websockets"})
+# No "status": a silent profile service is already unhealthy in "services"; these figures
+# are only absent (None) rather than invented.
+UNAVAILABLE = {"error": "the profile service did not answer"}
+UNAVAILABLE_CACHE = {**UNAVAILABLE, "hit_rate": None, "total_entries": None}
+UNAVAILABLE_CACHE_STATS = {
+    **UNAVAILABLE_CACHE,
+    "miss_rate": None,
+    "memory_usage_mb": None,
+    "evictions": None,
+    "by_category": {},
+}

@@ -14,7 +14,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway import monitoring_figures as figures
 from gateway.dependencies import AccessTokenDep, PrincipalDep, RuntimeDep
-from gateway.profile_figures import UNAVAILABLE, profile_figures
+from gateway.profile_figures import (
+    UNAVAILABLE,
+    UNAVAILABLE_CACHE,
+    UNAVAILABLE_CACHE_STATS,
+    profile_figures,
+)
 from gateway.routes.health import SERVICE_NAME, now_iso
 from gateway.runtime import GatewayRuntime
 
@@ -87,7 +92,7 @@ async def metrics(
 
 def _avatar_cache_component(profile: dict[str, Any] | None) -> dict[str, Any]:
     if profile is None:
-        return dict(UNAVAILABLE)
+        return dict(UNAVAILABLE_CACHE)
     stats = profile["cache_stats"]
     return {
         "status": "healthy",
@@ -101,7 +106,7 @@ async def cache_stats(runtime: RuntimeDep) -> dict[str, Any]:
     """The profile service's avatar cache, every replica added up; the gateway's own
     credential cache under ``credentials``."""
     profile = await profile_figures(runtime)
-    stats = dict(profile["cache_stats"]) if profile else dict(UNAVAILABLE)
+    stats = dict(profile["cache_stats"]) if profile else dict(UNAVAILABLE_CACHE_STATS)
     stats["credentials"] = figures.cache_stats(runtime)
     return {"cache_stats": stats, "timestamp": now_iso()}
 
