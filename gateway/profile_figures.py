@@ -40,9 +40,9 @@ async def profile_figures(
 REQUIRED = frozenset({"connections", "cache", "cache_stats", "avatar_providers", "websockets"})
 # No "status": a silent profile service is already unhealthy in "services"; these figures
 # are only absent (None) rather than invented.
-UNAVAILABLE = {"error": "the profile service did not answer"}
-UNAVAILABLE_CACHE = {**UNAVAILABLE, "hit_rate": None, "total_entries": None}
-UNAVAILABLE_CACHE_STATS = {
+UNAVAILABLE: dict[str, Any] = {"error": "the profile service did not answer"}
+UNAVAILABLE_CACHE: dict[str, Any] = {**UNAVAILABLE, "hit_rate": None, "total_entries": None}
+UNAVAILABLE_CACHE_STATS: dict[str, Any] = {
     **UNAVAILABLE_CACHE,
     "miss_rate": None,
     "memory_usage_mb": None,
