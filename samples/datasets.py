@@ -22,7 +22,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import polars as pl
@@ -268,7 +268,7 @@ def write_csv(
 ) -> Path:
     """``frame`` as CSV in the given dialect and encoding (UTF-8 streams; others in memory;
     ``bom`` applies to UTF-8)."""
-    style = "always" if quote_all else "necessary"
+    style: Literal["always", "necessary"] = "always" if quote_all else "necessary"
     if encoding.replace("_", "-").lower() in ("utf-8", "utf8"):
         frame.write_csv(
             path,
