@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("gateway", "services", "shared", "deploy")
+PACKAGES = ("gateway", "services", "shared", "deploy", "samples")
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 ROUTES_RULE = "Routes parse HTTP and call the service"
