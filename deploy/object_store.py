@@ -9,9 +9,10 @@ signatures, credentials and presigned-URL expiry as AWS does (moto checks none).
 process. Each listens on an HTTP port and a gRPC port; some of its parts find a gRPC
 port as ``HTTP port + 10000`` whatever the flags say, so every pair is chosen that way,
 from 10000-19999 (gRPC 20000-29999): below the kernel's range for outgoing ports
-(32768 and up), where other servers' free ports and every client's ports come from. A persistent store reuses its previous ports when
-they are free (``ports.json``): its endpoint stays put, and SeaweedFS, which names
-its master's state after the master port, finds that state again.
+(32768 and up), where other servers' free ports and every client's ports come from.
+A persistent store reuses its previous ports when they are free (``ports.json``): its
+endpoint stays put, and SeaweedFS, which names its master's state after the master
+port, finds that state again.
 
 Access needs the key pair written to ``s3-identities.json`` (mode 0600): unsigned or
 wrongly signed requests get 403.
