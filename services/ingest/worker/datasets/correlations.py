@@ -36,13 +36,20 @@ def correlations(values: pl.DataFrame, columns: list[ColumnStats]) -> dict[str, 
     few = {f"c{s.plan.index}" for s in eligible if (s.distinct or 0) <= FEW_VALUES}
     numbers = values.select([pl.col(n).cast(pl.Float64) for n in names])
     complete = {n for n in names if numbers.get_column(n).null_count() == 0}
-    ranks = {n: _rank(numbers.get_column(n), n in few) for n in complete}
+    ranks: dict[str, pl.Series] = {}
+
+    def complete_rank(name: str) -> pl.Series:
+        # Ranked once, when a pair of two complete columns first needs it.
+        if name not in ranks:
+            ranks[name] = _rank(numbers.get_column(name), name in few)
+        return ranks[name]
+
     pairs = [(i, j) for i in range(len(names)) for j in range(i + 1, len(names))]
 
     def spearman(pair: tuple[int, int]) -> float | None:
         a, b = names[pair[0]], names[pair[1]]
         if a in complete and b in complete:
-            ra, rb = ranks[a], ranks[b]
+            ra, rb = complete_rank(a), complete_rank(b)
         else:
             both = numbers.select(a, b).drop_nulls()
             ra, rb = _rank(both.get_column(a), a in few), _rank(both.get_column(b), b in few)
