@@ -42,7 +42,7 @@ up: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy shared services gateway deploy
+	$(BIN)/mypy shared services gateway deploy samples
 	$(BIN)/lint-imports
 
 test: lint

@@ -66,7 +66,9 @@ def tiny_export(messages: int = 3) -> dict[str, Any]:
                     {
                         "id": str(1594056032374 + i),
                         "displayName": None,
-                        "originalarrivaltime": f"2020-07-06T17:{20 + i:02d}:30.609Z",
+                        "originalarrivaltime": (
+                            f"2020-07-06T{17 + i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d}.609Z"
+                        ),
                         "messagetype": "RichText",
                         "version": 1594056032374 + i,
                         "content": f"hello {i}",

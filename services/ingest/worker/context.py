@@ -18,6 +18,7 @@ from typing import Any
 
 from services.ingest.worker.errors import JobCancelled
 from services.ingest.worker.messages import FileRef, JobSpec, OwnerRef
+from services.ingest.worker.settings import WorkerSettings
 from services.ingest.worker.webhooks import WebhookClient
 
 DOWNLOAD_CHUNK = 1024 * 1024
@@ -33,6 +34,8 @@ class JobContext:
     bucket: str
     work_dir: Path
     progress_interval: float = 0.5
+    # The worker's settings (a handler reads its own knobs there).
+    settings: WorkerSettings = field(default_factory=WorkerSettings)
     # Set when the job must stop (shutdown, or the job ended elsewhere); threads poll it.
     cancelled: threading.Event = field(default_factory=threading.Event)
     _last_progress: float = field(default=0.0, repr=False)

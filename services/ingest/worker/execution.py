@@ -117,6 +117,7 @@ class JobExecutor:
             bucket=self._settings.bucket,
             work_dir=work_dir,
             progress_interval=self._settings.progress_interval_seconds,
+            settings=self._settings,
         )
         log.info("job_started", **context)
         try:
