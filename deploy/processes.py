@@ -6,8 +6,6 @@ signal and then killed, group and all, so nothing outlives the launcher.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import functools
 import os
 import re
@@ -24,42 +22,30 @@ from typing import IO
 from deploy.ports import free_port
 from deploy.privileges import Account
 
-_PR_SET_PDEATHSIG = 1
+CHILD_GUARD = Path(__file__).resolve().parent / "child_guard.py"
 
 
 class StartupError(RuntimeError):
     """A process or server did not become ready; the message says which and why."""
 
 
-def _libc_prctl() -> Callable[[int, int], int] | None:
-    if not sys.platform.startswith("linux"):
-        return None
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
-    prctl: Callable[[int, int], int] = ctypes.CDLL(name, use_errno=True).prctl
-    return prctl
-
-
-_PRCTL = _libc_prctl()
-
-
-def _die_with_parent(sig: int) -> Callable[[], None] | None:
-    """A pre-exec hook: the kernel sends ``sig`` to the child if the launcher dies,
-    even by SIGKILL, so a crashed launcher leaves no orphan servers behind.
-
-    It runs after the child switched user (the death signal survives only that way).
-    The kernel ties it to the spawning *thread*: spawn from a thread that outlives the
-    child (the main thread, as the launcher and the test fixtures do).
-    """
-    prctl = _PRCTL
-    if prctl is None:
-        return None
-
-    def hook() -> None:
-        prctl(_PR_SET_PDEATHSIG, sig)
-
-    return hook
+def guarded_argv(argv: Sequence[str], *, death_signal: int, run_as: Account | None) -> list[str]:
+    """``argv`` started through :mod:`deploy.child_guard`: it runs as ``run_as`` and
+    gets ``death_signal`` when this process dies (even by SIGKILL), set up in the child
+    itself between fork and exec, with no pre-exec hook in this multi-threaded parent."""
+    user, group = (run_as.user, run_as.group) if run_as else ("-", "-")
+    return [
+        sys.executable,
+        "-I",
+        "-S",
+        str(CHILD_GUARD),
+        str(int(death_signal)),
+        str(os.getpid()),
+        user,
+        group,
+        "--",
+        *argv,
+    ]
 
 
 @dataclass
@@ -150,17 +136,13 @@ def spawn(
             subprocess.PIPE if console else stack.enter_context(log_path.open("ab"))
         )
         popen = subprocess.Popen(
-            list(argv),
+            guarded_argv(argv, death_signal=stop_signal, run_as=run_as),
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT,
             env=dict(env) if env is not None else None,
             cwd=cwd,
-            start_new_session=True,
-            user=run_as.user if run_as else None,
-            group=run_as.group if run_as else None,
-            extra_groups=[] if run_as else None,
-            preexec_fn=_die_with_parent(stop_signal),
+            start_new_session=True,  # its own process group, away from our terminal
         )
     pump = None
     if console:

@@ -14,13 +14,14 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import aiohttp
+import psutil
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
 from gateway.auth_client import AuthClient
-from gateway.authentication import Authenticator, VerifiedTokenCache
+from gateway.authentication import Authenticator
 from gateway.cors import GatewayCORSMiddleware
 from gateway.dispatch import GatewayDispatcher
 from gateway.introspection_cache import IntrospectionCache
@@ -32,10 +33,12 @@ from gateway.route_table import RouteTable
 from gateway.routes import ROUTERS
 from gateway.runtime import GatewayRuntime
 from gateway.settings import GatewaySettings
+from gateway.token_cache import VerifiedTokenCache
 from gateway.websocket_proxy import WebSocketProxy
 from shared.error_handlers import UnhandledErrorMiddleware, install_error_handlers
 from shared.http_compat import HeadAsGetMiddleware
 from shared.log import configure_logging, get_logger
+from shared.proof import proof_headers
 from shared.request_context import RequestIdMiddleware
 from shared.resources import create_redis
 from shared.revocation import RevocationList
@@ -146,8 +149,11 @@ async def open_runtime(app: FastAPI, dispatcher: GatewayDispatcher) -> AsyncIter
                 lambda: _own_document(app, settings),
                 cache_seconds=settings.openapi_cache_seconds,
                 timeout=settings.control_timeout_seconds,
+                headers=proof_headers(settings.internal_token),
             ),
         )
+        # psutil measures CPU between two calls: the first one only starts the count.
+        psutil.cpu_percent(interval=None)
         app.state.runtime = runtime
         dispatcher.runtime = runtime
         log.info("gateway_started", port=settings.port, services=settings.service_urls)
@@ -178,7 +184,9 @@ class Gateway:
             inner.include_router(router)
         inner.mount(STATIC_URL, StaticFiles(directory=static_directory()), name="offline-docs")
         self.fastapi = inner
-        self.dispatcher = GatewayDispatcher(inner)
+        # HEAD is served as GET without a body on the gateway's own routes; upstream it
+        # is forwarded as HEAD, and the service answers it without producing a body.
+        self.dispatcher = GatewayDispatcher(HeadAsGetMiddleware(inner))
         cors = GatewayCORSMiddleware(
             UnhandledErrorMiddleware(self.dispatcher),
             origins=settings.cors_origins,
@@ -187,8 +195,7 @@ class Gateway:
             expose_headers=settings.cors_expose_headers,
             max_age=settings.cors_max_age_seconds,
         )
-        # HEAD is served as GET without a body, for the gateway's routes and upstream alike.
-        self._app = HeadAsGetMiddleware(RequestIdMiddleware(cors))
+        self._app = RequestIdMiddleware(cors)
 
     @asynccontextmanager
     async def _lifespan(self, app: FastAPI) -> AsyncIterator[None]:

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from enum import StrEnum
 
 from gateway.auth_client import AuthClient, AuthServiceUnavailable, CredentialKind
 from gateway.introspection_cache import Introspected, IntrospectionCache, credential_key
+from gateway.token_cache import VerifiedTokenCache
 from shared.errors import InvalidToken, ServiceUnavailable, Unauthorized
 from shared.identity import Principal
 from shared.internal import MAX_INTROSPECTED_CREDENTIAL
@@ -111,33 +111,6 @@ def find_credentials(
             if value:
                 found.append(Credential(Source.COOKIE, value, name))
     return found
-
-
-class VerifiedTokenCache:
-    """Bearer tokens already verified, until they expire (revocation is checked on every use)."""
-
-    def __init__(self, max_entries: int) -> None:
-        self._max = max_entries
-        self._entries: OrderedDict[str, Principal] = OrderedDict()
-
-    def get(self, token: str) -> Principal | None:
-        principal = self._entries.get(token)
-        if principal is None:
-            return None
-        if principal.expires_at <= time.time():
-            del self._entries[token]
-            return None
-        return principal
-
-    def put(self, token: str, principal: Principal) -> None:
-        if self._max <= 0:
-            return
-        self._entries[token] = principal
-        if len(self._entries) > self._max:
-            self._entries.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._entries)
 
 
 class Authenticator:

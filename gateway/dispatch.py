@@ -140,6 +140,7 @@ class GatewayDispatcher:
             peer=peer,
             request_id=self._request_id(scope),
             bearer=auth.access_token if auth is not None else None,
+            proof=runtime.proof_header,
         )
         return await runtime.http_proxy.forward(
             scope,
@@ -223,6 +224,7 @@ class GatewayDispatcher:
             peer=peer,
             request_id=self._request_id(scope),
             bearer=auth.access_token if auth is not None else None,
+            proof=runtime.proof_header,
             websocket=True,
         )
         runtime.websockets[session_id] += 1

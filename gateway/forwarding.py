@@ -147,6 +147,7 @@ def upstream_request_headers(
     peer: Peer,
     request_id: str,
     bearer: str | None,
+    proof: tuple[str, str],
     websocket: bool = False,
 ) -> list[tuple[str, str]]:
     """The headers to send upstream (names as ``str``, for the HTTP client)."""
@@ -158,6 +159,7 @@ def upstream_request_headers(
         for name, value in headers
         if name.lower() not in drop and not name.lower().startswith(b"x-quarry-")
     ]
+    out.append(proof)
     out.append(("X-Request-ID", request_id))
     out.append(("X-Forwarded-For", peer.client_ip))
     out.append(("X-Real-IP", peer.client_ip))

@@ -2,7 +2,8 @@
 
 Entries are keyed by the SHA-256 of the credential (the raw value never sits in
 a long-lived structure), expire shortly before the access token auth minted for
-them, and are bounded by an LRU. Each entry remembers its revocation handle
+them, and are bounded by an LRU. The memory they hold is measured as they come
+and go (:mod:`gateway.memory`). Each entry remembers its revocation handle
 (``sid``) so that :meth:`IntrospectionCache.evict_handle`, wired to
 ``RevocationList.on_revoke``, drops a regenerated key or a logged-out session at
 once. Negative answers are kept for a few seconds so a flood of bad keys does
@@ -12,10 +13,12 @@ not become a flood of introspection calls.
 from __future__ import annotations
 
 import hashlib
+import sys
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from gateway.memory import footprint
 from shared.identity import Principal
 
 
@@ -52,6 +55,8 @@ class IntrospectionCache:
         self._entries: OrderedDict[str, Introspected | None] = OrderedDict()
         self._negative_until: dict[str, float] = {}
         self._by_handle: dict[str, set[str]] = {}
+        self._sizes: dict[str, int] = {}
+        self.bytes = 0
         self.stats = CacheStats()
 
     def __len__(self) -> int:
@@ -82,6 +87,7 @@ class IntrospectionCache:
             return
         self._drop(key)
         self._entries[key] = entry
+        self._measure(key, footprint(key, entry))
         if entry.handle is not None:
             self._by_handle.setdefault(entry.handle, set()).add(key)
         self._trim()
@@ -92,18 +98,26 @@ class IntrospectionCache:
         self._drop(key)
         self._entries[key] = None
         self._negative_until[key] = time.monotonic() + ttl
+        self._measure(key, footprint(key, self._negative_until[key]))
         self._trim()
 
     def evict_handle(self, handle: str) -> None:
         """Forget every credential revoked by ``handle`` (a session, key or family id)."""
         for key in self._by_handle.pop(handle, set()):
             if self._entries.pop(key, None) is not None:
+                self.bytes -= self._sizes.pop(key, 0)
                 self.stats.revocations += 1
 
     def clear(self) -> None:
         self._entries.clear()
         self._negative_until.clear()
         self._by_handle.clear()
+        self._sizes.clear()
+        self.bytes = 0
+
+    def _measure(self, key: str, size: int) -> None:
+        self._sizes[key] = size
+        self.bytes += size
 
     def _trim(self) -> None:
         while len(self._entries) > self._max:
@@ -117,6 +131,7 @@ class IntrospectionCache:
 
     def _forget(self, key: str, entry: Introspected | None) -> None:
         self._negative_until.pop(key, None)
+        self.bytes -= self._sizes.pop(key, 0)
         if entry is not None and entry.handle is not None:
             keys = self._by_handle.get(entry.handle)
             if keys is not None:
@@ -125,17 +140,28 @@ class IntrospectionCache:
                     del self._by_handle[entry.handle]
 
     @property
-    def hit_rate(self) -> float:
-        total = self.stats.hits + self.stats.negative_hits + self.stats.misses
-        return round((self.stats.hits + self.stats.negative_hits) / total, 4) if total else 0.0
+    def memory_bytes(self) -> int:
+        """The entries' measured footprint plus that of the maps holding them."""
+        maps = (self._entries, self._negative_until, self._by_handle, self._sizes)
+        return self.bytes + sum(sys.getsizeof(m) for m in maps)
+
+    @property
+    def lookups(self) -> int:
+        return self.stats.hits + self.stats.negative_hits + self.stats.misses
+
+    @property
+    def hit_rate(self) -> float | None:
+        """Answered from memory over every lookup; ``None`` before the first lookup."""
+        if not self.lookups:
+            return None
+        return round((self.stats.hits + self.stats.negative_hits) / self.lookups, 4)
 
     def snapshot(self) -> dict[str, object]:
         active = sum(1 for e in self._entries.values() if e is not None)
+        hit_rate = self.hit_rate
         return {
-            "hit_rate": self.hit_rate,
-            "miss_rate": round(1 - self.hit_rate, 4)
-            if self.stats.hits + self.stats.misses
-            else 0.0,
+            "hit_rate": hit_rate,
+            "miss_rate": None if hit_rate is None else round(1 - hit_rate, 4),
             "hits": self.stats.hits,
             "negative_hits": self.stats.negative_hits,
             "misses": self.stats.misses,
@@ -146,4 +172,5 @@ class IntrospectionCache:
             "expirations": self.stats.expirations,
             "revocation_evictions": self.stats.revocations,
             "max_entries": self._max,
+            "memory_bytes": self.memory_bytes,
         }

@@ -208,8 +208,10 @@ class MergedOpenApi:
         *,
         cache_seconds: float,
         timeout: float,
+        headers: dict[str, str],
     ) -> None:
         self._session = session
+        self._headers = headers  # the gateway proof: a service's document is not public
         self._urls = service_urls
         self._table = table
         self._own = own_document
@@ -233,6 +235,7 @@ class MergedOpenApi:
         try:
             async with self._session.get(
                 f"{self._urls[service]}/openapi.json",
+                headers=self._headers,
                 timeout=aiohttp.ClientTimeout(total=self._timeout),
             ) as response:
                 if response.status != 200:

@@ -49,7 +49,7 @@ class RequestStats:
         REQUESTS.labels("gateway", method, route, str(status)).inc()
         LATENCY.labels("gateway", method, route).observe(duration)
 
-    def window(self, seconds: int) -> dict[str, float | int]:
+    def window(self, seconds: int) -> dict[str, float | int | None]:
         """Totals over the last ``seconds`` (at most the horizon)."""
         seconds = max(1, min(seconds, self._horizon))
         oldest = int(time.time()) - seconds + 1
@@ -65,5 +65,5 @@ class RequestStats:
             "total": total,
             "success": success,
             "errors": errors,
-            "avg_duration_ms": round(duration / total * 1000, 2) if total else 0.0,
+            "avg_duration_ms": round(duration / total * 1000, 2) if total else None,
         }

@@ -177,6 +177,7 @@ ROUTES: tuple[Route, ...] = (
     _r(ANY, "/jobs/", IN, OPTIONAL, timeout=Timeout.LONG, prefix=True),
     # --- analysis ---
     _r(GET, "/api/exports", N, REQUIRED),
+    _r(DELETE, "/api/exports/{export_id}", N, REQUIRED),
     _r(GET, "/api/analysis/{export_id}", N, REQUIRED),
     _r(GET, "/api/report/{export_id}", N, REQUIRED),
     _r(ANY, "/api/upload/", N, OPTIONAL, prefix=True),  # dataset results: /api/upload/{id}/...

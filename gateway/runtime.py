@@ -24,6 +24,7 @@ from gateway.request_stats import RequestStats
 from gateway.route_table import RouteTable
 from gateway.settings import GatewaySettings
 from gateway.websocket_proxy import WebSocketProxy
+from shared.proof import GATEWAY_PROOF_HEADER, gateway_proof
 from shared.revocation import RevocationList
 from shared.tokens import TokenVerifier
 
@@ -49,3 +50,12 @@ class GatewayRuntime:
     # until the time given (monotonic), so guessing keys cannot flood auth.
     penalised: dict[str, float] = field(default_factory=dict)
     started_at: float = field(default_factory=time.time)
+    # The gateway proof every service asks of a request to a public route (shared.proof).
+    proof_header: tuple[str, str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.proof_header = (GATEWAY_PROOF_HEADER, gateway_proof(self.settings.internal_token))
+
+    @property
+    def proof_headers(self) -> dict[str, str]:
+        return dict([self.proof_header])

@@ -108,8 +108,9 @@ class WebSocketProxy:
                 compress=0,
             )
         except aiohttp.WSServerHandshakeError as exc:
+            # The service refused the handshake: the same status, in the route's dialect.
             status = exc.status if 400 <= exc.status < 600 else 502
-            return await refuse(scope, send, error_for_status(status, exc.message), extra_headers)
+            return await refuse(scope, send, error_for_status(status), extra_headers)
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
             log.warning("websocket_upstream_unavailable", service=service, error=repr(exc))
             return await refuse(

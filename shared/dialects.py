@@ -43,7 +43,7 @@ _SKYPE_EXACT = frozenset(
         "/api/version",
     }
 )
-_SKYPE_PREFIXES = ("/api/status/", "/api/analysis/", "/api/report/")
+_SKYPE_PREFIXES = ("/api/status/", "/api/analysis/", "/api/report/", "/api/exports/")
 _FILES_EXACT = frozenset(
     {
         "/auth/registration",

@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.dialects import VALIDATION_STATUS, Dialect, dialect_for_path, render_error
-from shared.errors import QuarryError, ValidationFailed, error_for_status
+from shared.errors import NotFound, QuarryError, ValidationFailed, error_for_status
 from shared.log import get_logger
 from shared.request_context import current_request_id
 
@@ -98,7 +98,39 @@ class UnhandledErrorMiddleware:
             await response(scope, receive, send)
 
 
+async def refuse_websocket(scope: Scope, receive: Receive, send: Send, error: QuarryError) -> None:
+    """Refuse a WebSocket handshake with ``error``: its status and dialect body where the
+    server offers the ``websocket.http.response`` extension, a 1008 close otherwise (which
+    servers answer with 403)."""
+    message = await receive()
+    if message["type"] != "websocket.connect":
+        return
+    if "websocket.http.response" not in scope.get("extensions", {}):
+        await send({"type": "websocket.close", "code": 1008, "reason": error.message})
+        return
+    response = error_response(error, str(scope.get("path", "")))
+    await send(
+        {
+            "type": "websocket.http.response.start",
+            "status": response.status_code,
+            "headers": response.raw_headers,
+        }
+    )
+    await send({"type": "websocket.http.response.body", "body": response.body})
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(QuarryError, _quarry_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    http_not_found = app.router.default
+
+    async def not_found(scope: Scope, receive: Receive, send: Send) -> None:
+        # Starlette closes an unknown WebSocket path before accepting it, which the
+        # server turns into a 403: a path that does not exist is a 404.
+        if scope["type"] == "websocket":
+            await refuse_websocket(scope, receive, send, NotFound())
+        else:
+            await http_not_found(scope, receive, send)
+
+    app.router.default = not_found

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from redis.asyncio import Redis
 
+from shared.backoff import Backoff
 from shared.log import get_logger
 
 REVOKED_KEY = "quarry:revoked"
@@ -35,12 +36,13 @@ async def publish_revocation(redis: Redis, handle: str, expires_at: float) -> No
 class RevocationList:
     """In-memory mirror of the revoked handles, kept current by Redis pub/sub."""
 
-    def __init__(self, redis: Redis, *, reconnect_delay: float = 1.0) -> None:
+    def __init__(self, redis: Redis, *, reconnect: Backoff | None = None) -> None:
         self._redis = redis
         self._revoked: dict[str, float] = {}
         self._listeners: list[Callable[[str], None]] = []
         self._task: asyncio.Task[None] | None = None
-        self._reconnect_delay = reconnect_delay
+        # Jittered: replicas that lost Redis together do not reconnect in lock-step.
+        self._reconnect = reconnect or Backoff(base=0.2, cap=5.0)
         self.connected = False
 
     def on_revoke(self, listener: Callable[[str], None]) -> None:
@@ -73,6 +75,7 @@ class RevocationList:
                     await pubsub.subscribe(REVOCATION_CHANNEL)
                     await self._load()  # after subscribing, so nothing falls in between
                     self.connected = True
+                    self._reconnect.reset()
                     async for message in pubsub.listen():
                         if message.get("type") != "message":
                             continue
@@ -86,7 +89,7 @@ class RevocationList:
                 if self.connected:
                     log.warning("revocation_feed_lost", error=str(exc))
                 self.connected = False
-                await asyncio.sleep(self._reconnect_delay)
+                await asyncio.sleep(self._reconnect.next())
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="revocation-feed")

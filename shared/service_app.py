@@ -1,5 +1,6 @@
 """The one ASGI app factory: every service gets the same request ids, logging,
-metrics, error handling, ``/health`` and ``/metrics``."""
+metrics, error handling, gateway proof (:mod:`shared.proof`), HTTP niceties,
+``/health`` and ``/metrics``."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from shared.health import HealthCheck, overall, run_checks
 from shared.http_compat import HeadAsGetMiddleware, JsonBodyMiddleware
 from shared.log import configure_logging
 from shared.metrics import MetricsMiddleware, metrics_endpoint
+from shared.proof import GatewayProofMiddleware
 from shared.request_context import RequestIdMiddleware
 from shared.settings import CommonSettings
 
@@ -35,8 +37,14 @@ def create_service_app(
     lifespan: Lifespan,
     routers: Sequence[APIRouter] = (),
     description: str = "",
+    require_gateway_proof: bool = True,
 ) -> FastAPI:
-    """A FastAPI app for service ``name`` with the platform's common behaviour."""
+    """A FastAPI app for service ``name`` with the platform's common behaviour.
+
+    ``require_gateway_proof=False`` is for the gateway benchmark's stand-in service
+    only (it is measured behind gateways that predate the proof); every service of
+    the platform keeps it on (``tests/shared/test_service_app.py`` checks them).
+    """
     configure_logging(name, settings.log_level, json=settings.log_json)
     app = FastAPI(
         title=title,
@@ -67,11 +75,14 @@ def create_service_app(
         }
         return JSONResponse(body, status_code=200 if status == "healthy" else 503)
 
-    app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
+    # An API route (not a bare Starlette one), so its own requests carry the route label.
+    app.add_api_route("/metrics", metrics_endpoint, include_in_schema=False)
     # Outermost last: request id, then metrics, then the last-resort 500, then the
-    # HTTP niceties (HEAD like GET; `curl -d` JSON sent as a form).
+    # gateway proof, then the HTTP niceties (HEAD like GET; `curl -d` JSON sent as a form).
     app.add_middleware(JsonBodyMiddleware)
     app.add_middleware(HeadAsGetMiddleware)
+    if require_gateway_proof:
+        app.add_middleware(GatewayProofMiddleware, internal_token=settings.internal_token)
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(MetricsMiddleware, service=name)
     app.add_middleware(RequestIdMiddleware)

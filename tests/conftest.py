@@ -6,7 +6,8 @@ started by the same code as ``make up`` (``deploy.backing``, ``deploy.platform``
 - ``gateway_client``: an ``httpx.AsyncClient`` on the gateway, with its own client IP.
 - ``unique``: a short random suffix for usernames and other unique names.
 
-Nothing is skipped: a missing binary or module fails the fixture with the reason.
+Nothing is skipped: a missing binary or module fails the fixture with the reason,
+reported in full once (``tests/fixture_failures.py``), in one line for the other tests.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pytest
 
 from deploy.backing import BackingServices, start_backing
 from deploy.platform import RunningPlatform, start_platform
+from tests.fixture_failures import pytest_runtest_makereport  # noqa: F401 - a hook
 
 TRUSTED_PROXIES = ["127.0.0.1/32", "::1/128"]
 

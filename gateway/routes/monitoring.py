@@ -8,89 +8,16 @@ import time
 from typing import Annotated, Any
 
 import aiohttp
-import psutil
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from gateway import monitoring_figures as figures
 from gateway.dependencies import AccessTokenDep, PrincipalDep, RuntimeDep
 from gateway.routes.health import SERVICE_NAME, now_iso
 from gateway.runtime import GatewayRuntime
 
 router = APIRouter(tags=["Monitoring"])
-MB = 1024 * 1024
-# Rough per-entry footprint of the credential caches (key, token, principal).
-_ENTRY_BYTES = {"introspection": 1_600, "verified_tokens": 1_200}
-
-
-def _system() -> dict[str, Any]:
-    memory = psutil.virtual_memory()
-    disk = psutil.disk_usage("/")
-    return {
-        "cpu": {"percent": psutil.cpu_percent(interval=None)},
-        "memory": {
-            "percent": memory.percent,
-            "used_mb": round(memory.used / MB),
-            "available_mb": round(memory.available / MB),
-        },
-        "disk": {
-            "used_gb": round(disk.used / 1024**3, 1),
-            "free_gb": round(disk.free / 1024**3, 1),
-        },
-    }
-
-
-def _database(components: dict[str, Any]) -> dict[str, Any]:
-    state = components.get("postgresql", {})
-    return {
-        "database_url": "masked",
-        "connection_healthy": state.get("status") == "healthy",
-        "database_type": "postgresql",
-        "reported_by": state.get("reported_by", {}),
-    }
-
-
-def _database_metrics(components: dict[str, Any]) -> dict[str, Any]:
-    """The Profile spec's ``connections``, ``pool_size`` and ``query_avg_ms``, summed over
-    the services' connection pools (their health checks time a query and read the pool)."""
-    connections = pool_size = 0
-    latencies: list[float] = []
-    for state in components.values():
-        check = state.get("components", {}).get("database") if isinstance(state, dict) else None
-        if not isinstance(check, dict):
-            continue
-        info = check.get("info", {})
-        connections += int(info.get("checked_out", 0))
-        pool_size += int(info.get("pool_size", 0))
-        if isinstance(check.get("latency_ms"), int | float):
-            latencies.append(float(check["latency_ms"]))
-    average = round(sum(latencies) / len(latencies), 2) if latencies else None
-    return {
-        **_database(components),
-        "connections": connections,
-        "pool_size": pool_size,
-        "query_avg_ms": average,
-    }
-
-
-def _cache_stats(runtime: GatewayRuntime) -> dict[str, Any]:
-    cache = runtime.authenticator.introspection_cache
-    tokens = len(runtime.authenticator.token_cache)
-    snapshot = cache.snapshot()
-    memory = len(cache) * _ENTRY_BYTES["introspection"] + tokens * _ENTRY_BYTES["verified_tokens"]
-    return {
-        "hit_rate": snapshot["hit_rate"],
-        "miss_rate": snapshot["miss_rate"],
-        "total_entries": len(cache) + tokens,
-        "memory_usage_mb": round(memory / MB, 2),
-        "evictions": snapshot["evictions"],
-        "by_category": {
-            "introspected_credentials": snapshot["active_credentials"],
-            "rejected_credentials": snapshot["inactive_credentials"],
-            "verified_tokens": tokens,
-        },
-        "introspection": {**snapshot, "calls_to_auth": runtime.authenticator.introspection_calls},
-    }
 
 
 @router.get("/monitoring/ping", summary="Simple connectivity test")
@@ -102,29 +29,14 @@ async def ping(runtime: RuntimeDep) -> dict[str, Any]:
 async def detailed(runtime: RuntimeDep) -> dict[str, Any]:
     """Always 200 while the gateway answers; ``status`` says whether anything is wrong."""
     platform = await runtime.health.components()
-    cache = _cache_stats(runtime)
-    minute = runtime.stats.window(60)
     limiter = runtime.limiter.snapshot()
-    system = _system()
     components: dict[str, Any] = {
         "database": {
             "status": platform["postgresql"]["status"],
-            "info": _database(platform),
+            "info": figures.database(platform),
         },
-        "cache": {
-            "status": "healthy",
-            "hit_rate": cache["hit_rate"],
-            "total_entries": cache["total_entries"],
-        },
-        "metrics": {
-            "status": "healthy",
-            "stats": {
-                "requests_last_minute": minute["total"],
-                "avg_response_time_ms": minute["avg_duration_ms"],
-                "system_cpu_percent": system["cpu"]["percent"],
-                "system_memory_percent": system["memory"]["percent"],
-            },
-        },
+        "cache": figures.cache_component(runtime, figures.cache_stats(runtime)),
+        "metrics": figures.metrics_component(runtime, figures.system()),
         "redis": platform["redis"],
         "rate_limiter": limiter,
         "revocation_feed": {
@@ -156,8 +68,8 @@ async def metrics(
     return {
         "metrics": {
             "requests": runtime.stats.window(time_window * 60),
-            "system": _system(),
-            "database": _database_metrics(platform),
+            "system": figures.system(),
+            "database": figures.database_metrics(platform),
             "gateway": {
                 "uptime_seconds": round(time.time() - runtime.started_at, 1),
                 "requests_since_start": runtime.stats.total,
@@ -171,15 +83,15 @@ async def metrics(
 
 @router.get("/monitoring/cache/stats", summary="Credential cache statistics")
 async def cache_stats(runtime: RuntimeDep) -> dict[str, Any]:
-    return {"cache_stats": _cache_stats(runtime), "timestamp": now_iso()}
+    return {"cache_stats": figures.cache_stats(runtime), "timestamp": now_iso()}
 
 
 async def _sessions(runtime: GatewayRuntime, token: str | None) -> dict[str, Any]:
     """The live comment sessions, as the profile service reports them to this caller."""
-    empty: dict[str, Any] = {
-        "total_sessions": 0,
-        "connected_sessions": 0,
-        "disconnected_sessions": 0,
+    empty: dict[str, Any] = {  # not known: the counts absent, not zero (the ids stay a list)
+        "total_sessions": None,
+        "connected_sessions": None,
+        "disconnected_sessions": None,
         "active_session_ids": [],
     }
     if token is None:
@@ -187,7 +99,7 @@ async def _sessions(runtime: GatewayRuntime, token: str | None) -> dict[str, Any
     try:
         async with runtime.session.get(
             f"{runtime.settings.profile_internal_url.rstrip('/')}/sessions",
-            headers={"Authorization": f"Bearer {token}"},
+            headers={"Authorization": f"Bearer {token}", **runtime.proof_headers},
             timeout=aiohttp.ClientTimeout(total=runtime.settings.health_timeout_seconds),
         ) as response:
             body = await response.json(content_type=None) if response.status == 200 else None
@@ -213,8 +125,8 @@ async def status(
     platform, connections = await asyncio.gather(
         runtime.health.components(), _sessions(runtime, token)
     )
-    cache = _cache_stats(runtime)
-    pools = _database_metrics(platform)
+    cache = figures.cache_stats(runtime)
+    pools = figures.database_metrics(platform)
     return {
         "status": runtime.health.status(platform),
         "service": SERVICE_NAME,
@@ -228,7 +140,7 @@ async def status(
             "by_category": cache["by_category"],
         },
         "database": {
-            **_database(platform),
+            **figures.database(platform),
             "engine_info": {
                 **platform["postgresql"],
                 "pool_size": pools["pool_size"],

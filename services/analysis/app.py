@@ -7,9 +7,11 @@ from fastapi import FastAPI
 
 from services.analysis.models import SCHEMA
 from services.analysis.routes import ROUTERS
+from services.analysis.service.runtime import AnalysisRuntime
 from services.analysis.settings import AnalysisSettings
-from shared.resources import open_database, open_object_storage, open_redis
+from shared.resources import open_database, open_http, open_object_storage, open_redis
 from shared.service_app import create_service_app
+from shared.service_auth import open_token_verifier
 
 
 @asynccontextmanager
@@ -17,8 +19,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: AnalysisSettings = app.state.settings
     async with AsyncExitStack() as stack:
         await open_database(stack, app, settings, SCHEMA)
-        await open_redis(stack, app, settings)
-        await open_object_storage(stack, app, settings)
+        redis = await open_redis(stack, app, settings)
+        http = await open_http(stack, app, settings)
+        s3, _ = await open_object_storage(stack, app, settings)
+        app.state.analysis = AnalysisRuntime(
+            settings=settings,
+            sessions=app.state.sessions,
+            s3=s3,
+            http=http,
+            verifier=await open_token_verifier(stack, settings, redis, http),
+        )
         yield
 
 
@@ -26,6 +36,7 @@ def create_app(settings: AnalysisSettings | None = None) -> FastAPI:
     return create_service_app(
         name="analysis",
         title="Quarry analysis service",
+        description="Analyses, reports, chat data and exports.",
         settings=settings or AnalysisSettings(),
         lifespan=lifespan,
         routers=ROUTERS,

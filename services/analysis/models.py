@@ -1,8 +1,36 @@
-"""Tables of the analysis service, all in schema ``analysis``."""
+"""Tables of the analysis service, all in schema ``analysis``.
+
+Skype exports: ``skype_exports`` (one per upload job; ``export_id`` is the Skype
+spec's integer), its ``skype_messages`` (bulk-loaded with COPY, one row per message,
+primary key ``(export_id, seq)`` so a second copy of a message cannot exist) and
+``skype_conversations``; ``skype_export_chunks`` records which COPY chunks are in
+(a redelivered job skips them). ``webhook_events``: the worker's events applied.
+
+``skype_messages`` is indexed by ``(client_id, sent_at)``: the chat export reads a
+tenant's messages by time.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy.orm import DeclarativeBase
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Double,
+    Identity,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.database import schema_metadata
 
@@ -11,3 +39,119 @@ SCHEMA = "analysis"
 
 class Base(DeclarativeBase):
     metadata = schema_metadata(SCHEMA)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _created_at() -> Mapped[datetime]:
+    return mapped_column(
+        DateTime(timezone=True), nullable=False, default=_now, server_default=func.now()
+    )
+
+
+class SkypeExport(Base):
+    __tablename__ = "skype_exports"
+
+    export_id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    job_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False, unique=True)
+    file_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # Quarry's owner (tenant + account); the Skype account is skype_user_id.
+    user_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    client_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    filename: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    user_display_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    size: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Where the worker writes this export's artifacts (artifacts/<job_id>/...).
+    bucket: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # loading | ready | deleted (a deleted export keeps only this row, as a tombstone).
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="loading")
+    skype_user_id: Mapped[str | None] = mapped_column(Text, nullable=True)
+    export_date: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    conversation_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    message_count: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    skipped_count: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    analysis: Mapped[dict[str, Any] | None] = mapped_column(JSONB, nullable=True)
+    # The job result an earlier attempt answered (a redelivered job answers it again).
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONB, nullable=True)
+    created_at: Mapped[datetime] = _created_at()
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    __table_args__ = (Index("ix_skype_exports_client_created", "client_id", "created_at"),)
+
+
+class SkypeExportChunk(Base):
+    """A COPY chunk of an export's messages that is in: ``rows`` rows from ``first_seq``."""
+
+    __tablename__ = "skype_export_chunks"
+
+    export_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    chunk: Mapped[int] = mapped_column(Integer, nullable=False)
+    first_seq: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    rows: Mapped[int] = mapped_column(Integer, nullable=False)
+    duration_seconds: Mapped[float] = mapped_column(Double, nullable=False, default=0.0)
+    loaded_at: Mapped[datetime] = _created_at()
+
+    __table_args__ = (PrimaryKeyConstraint("export_id", "chunk"),)
+
+
+class SkypeMessage(Base):
+    """One message of an export, as the worker's COPY chunks carry it
+    (services/ingest/worker/bulk_rows.py MESSAGE_COLUMNS, in that order)."""
+
+    __tablename__ = "skype_messages"
+
+    export_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    seq: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    client_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    conversation_id: Mapped[str] = mapped_column(Text, nullable=False)
+    message_id: Mapped[str] = mapped_column(Text, nullable=False)
+    sender_id: Mapped[str] = mapped_column(Text, nullable=False)
+    sender_name: Mapped[str | None] = mapped_column(Text, nullable=True)
+    sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    edited_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    category: Mapped[str] = mapped_column(String(16), nullable=False)
+    raw_type: Mapped[str] = mapped_column(Text, nullable=False)
+    content: Mapped[str] = mapped_column(Text, nullable=False)
+    deleted: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    call_duration_s: Mapped[float | None] = mapped_column(Double, nullable=True)
+    call_event: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    media_name: Mapped[str | None] = mapped_column(Text, nullable=True)
+    media_size: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    quote_of: Mapped[str | None] = mapped_column(Text, nullable=True)
+    edit_of: Mapped[str | None] = mapped_column(Text, nullable=True)
+    mentions: Mapped[list[str] | None] = mapped_column(ARRAY(Text), nullable=True)
+
+    __table_args__ = (
+        PrimaryKeyConstraint("export_id", "seq"),
+        Index("ix_skype_messages_client_sent", "client_id", "sent_at"),
+    )
+
+
+class SkypeConversation(Base):
+    __tablename__ = "skype_conversations"
+
+    export_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    conversation_id: Mapped[str] = mapped_column(Text, nullable=False)
+    name: Mapped[str] = mapped_column(Text, nullable=False)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    participants: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False)
+    message_count: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+    __table_args__ = (PrimaryKeyConstraint("export_id", "conversation_id"),)
+
+
+class WebhookEvent(Base):
+    """A webhook already applied, with the answer it got (a retry gets the same)."""
+
+    __tablename__ = "webhook_events"
+
+    event_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(64), nullable=False)
+    response: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    received_at: Mapped[datetime] = _created_at()
+
+    __table_args__ = (Index("ix_webhook_events_received", "received_at"),)

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from shared.settings import CommonSettings, service_config
+from pydantic import Field
+
+from shared.settings import CommonSettings, service_config, shared_field
 
 
 class AnalysisSettings(CommonSettings):
@@ -10,3 +12,8 @@ class AnalysisSettings(CommonSettings):
 
     host: str = "127.0.0.1"
     port: int = 8103
+
+    # Where ingest listens (a deleted export's upload is removed there).
+    ingest_internal_url: str = shared_field("INGEST_INTERNAL_URL", "http://127.0.0.1:8102")
+    # Webhook signatures older or newer than this are refused (replays).
+    webhook_tolerance_seconds: int = Field(300, ge=1)

@@ -7,10 +7,10 @@ import asyncio
 import secrets
 import sys
 
-from services.auth.bootstrap import create_admin, password_hasher, signing_key_store
 from services.auth.errors import WeakPassword
-from services.auth.housekeeping import prune_exclusively
 from services.auth.models import SCHEMA
+from services.auth.service.bootstrap import create_admin, password_hasher, signing_key_store
+from services.auth.service.housekeeping import prune_exclusively
 from services.auth.settings import AuthSettings
 from shared.database import create_engine, session_factory
 

@@ -8,13 +8,13 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.auth.api_keys import ApiKeyService
-from services.auth.introspection import IntrospectionService
-from services.auth.runtime import AuthRuntime
-from services.auth.service import AccountService
-from services.auth.sessions import ClientInfo, SessionService
+from services.auth.service.accounts import AccountService
+from services.auth.service.api_keys import ApiKeyService
+from services.auth.service.introspection import IntrospectionService
+from services.auth.service.runtime import AuthRuntime
+from services.auth.service.sessions import ClientInfo, SessionService
+from services.auth.service.two_factor import TwoFactorService
 from services.auth.settings import AuthSettings
-from services.auth.two_factor import TwoFactorService
 from shared.database import session_scope
 from shared.errors import Unauthorized
 from shared.identity import Principal

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    Identity,
     Index,
     LargeBinary,
     String,
@@ -172,6 +173,33 @@ class ApiKey(Base):
 
 Index("ix_api_keys_revoked_at", ApiKey.revoked_at, postgresql_where=ApiKey.revoked_at.is_not(None))
 Index("ix_api_keys_expires_at", ApiKey.expires_at, postgresql_where=ApiKey.expires_at.is_not(None))
+
+
+class Revocation(Base):
+    """A revoked handle (a session id or ``key:<api key id>``), written in the transaction
+    that revokes it: the durable record ``/internal/revocations`` serves, and the outbox
+    of its Redis publication (``published_at`` is NULL until Redis has it)."""
+
+    __tablename__ = "revocations"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    handle: Mapped[str] = mapped_column(String(80), nullable=False)
+    # The database's clock (not a replica's), so one clock orders the feed's cursor.
+    revoked_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.clock_timestamp()
+    )
+    # When the handle's last access token expires: the entry matters until then.
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+# The feed reads by revoked_at; the relay finds what Redis has not got yet.
+Index("ix_revocations_revoked_at", Revocation.revoked_at)
+Index(
+    "ix_revocations_unpublished",
+    Revocation.id,
+    postgresql_where=Revocation.published_at.is_(None),
+)
 
 
 class SigningKey(Base):

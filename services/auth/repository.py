@@ -7,11 +7,19 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, CursorResult, delete, func, or_, select, text, update
+from sqlalchemy import ColumnElement, CursorResult, delete, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from services.auth.models import ApiKey, Client, LoginSession, RefreshToken, SigningKey, User
+from services.auth.models import (
+    ApiKey,
+    Client,
+    LoginSession,
+    RefreshToken,
+    Revocation,
+    SigningKey,
+    User,
+)
 
 
 class AuthRepository:
@@ -289,21 +297,65 @@ class AuthRepository:
             .values(last_used_at=now)
         )
 
-    # revocations (the fallback feed when Redis is unavailable)
+    # revocations: the durable record (the feed) and the outbox of their publication
 
-    async def revoked_since(self, since: datetime) -> list[tuple[str, datetime]]:
-        sessions = select(LoginSession.id, LoginSession.revoked_at).where(
-            LoginSession.revoked_at > since
+    async def add_revocations(
+        self, handles: Sequence[str], expires_at: datetime
+    ) -> list[tuple[int, str]]:
+        """Record revoked handles in the current transaction; ``(id, handle)`` of each."""
+        if not handles:
+            return []
+        stmt = (
+            insert(Revocation)
+            .values([{"handle": h, "expires_at": expires_at} for h in handles])
+            .returning(Revocation.id, Revocation.handle)
         )
-        keys = select(ApiKey.id, ApiKey.revoked_at).where(ApiKey.revoked_at > since)
-        out: list[tuple[str, datetime]] = []
-        for session_id, at in (await self.session.execute(sessions)).all():
-            if at is not None:
-                out.append((str(session_id), at))
-        for key_id, at in (await self.session.execute(keys)).all():
-            if at is not None:
-                out.append((f"key:{key_id}", at))
-        return out
+        return [(row[0], row[1]) for row in (await self.session.execute(stmt)).all()]
+
+    async def database_time(self) -> datetime:
+        """The database's clock (the one that stamps ``revoked_at``)."""
+        now: datetime = (await self.session.execute(select(func.clock_timestamp()))).scalar_one()
+        return now
+
+    async def revocation_feed(
+        self, now: datetime, since: datetime | None
+    ) -> list[tuple[str, datetime]]:
+        """Handles whose last token is unexpired at ``now``, revoked after ``since``
+        (all of them when ``None``), oldest first."""
+        stmt = (
+            select(Revocation.handle, Revocation.expires_at)
+            .where(Revocation.expires_at > now)
+            .order_by(Revocation.revoked_at, Revocation.id)
+        )
+        if since is not None:
+            stmt = stmt.where(Revocation.revoked_at > since)
+        return [(row[0], row[1]) for row in (await self.session.execute(stmt)).all()]
+
+    async def unpublished_revocations(
+        self, now: datetime, limit: int
+    ) -> list[tuple[int, str, datetime]]:
+        """Revocations Redis has not got yet (and still needs), locked for this relay;
+        rows another replica is publishing are skipped."""
+        stmt = (
+            select(Revocation.id, Revocation.handle, Revocation.expires_at)
+            .where(Revocation.published_at.is_(None), Revocation.expires_at > now)
+            .order_by(Revocation.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return [(r[0], r[1], r[2]) for r in (await self.session.execute(stmt)).all()]
+
+    async def mark_revocations_published(self, ids: Sequence[int], now: datetime) -> None:
+        if ids:
+            await self.session.execute(
+                update(Revocation).where(Revocation.id.in_(ids)).values(published_at=now)
+            )
+
+    async def count_unpublished_revocations(self, now: datetime) -> int:
+        stmt = select(func.count()).where(
+            Revocation.published_at.is_(None), Revocation.expires_at > now
+        )
+        return int((await self.session.execute(stmt)).scalar_one())
 
     # signing keys
 
@@ -374,6 +426,12 @@ class AuthRepository:
             ApiKey.id,
             or_(ApiKey.revoked_at < cutoff, ApiKey.expires_at < cutoff),
             limit=limit,
+        )
+
+    async def delete_revocations_expired_before(self, cutoff: datetime, limit: int) -> int:
+        """Revocation records no token can need any more (its last one expired)."""
+        return await self._delete_batch(
+            Revocation, Revocation.id, Revocation.expires_at < cutoff, limit=limit
         )
 
     async def delete_signing_keys_retired_before(self, cutoff: datetime, limit: int) -> int:

@@ -290,4 +290,6 @@ class RevokedHandle(BaseModel):
 
 class RevokedHandles(BaseModel):
     revoked: list[RevokedHandle]
+    # The database's time of this answer; pass it back as ?since= on the next poll.
     as_of: float
+    cursor: float

@@ -39,14 +39,27 @@ class AuthSettings(CommonSettings):
     argon2_memory_cost: int = Field(65_536, ge=8)  # KiB
     argon2_parallelism: int = Field(4, ge=1)
 
-    # Brute-force protection: failed logins tolerated per account and per client IP.
-    login_max_failures_per_account: int = Field(10, ge=1)
+    # Brute-force protection (services.auth.security.throttle; numbers in docs/DESIGN.md).
+    # Failed logins tolerated from one client (IPv4 address or IPv6 /64) on one account,
+    # and from one client on all accounts, per window:
+    login_max_failures_per_client_and_account: int = Field(5, ge=1)
     login_max_failures_per_ip: int = Field(50, ge=1)
     login_failure_window_seconds: int = Field(900, ge=1)
+    # On one account from all clients: the ceiling per account window, and past
+    # `login_delay_after_failures` a client that failed waits 1 s, 2 s, 4 s... (capped)
+    # after the account's latest failure.
+    login_max_failures_per_account: int = Field(100, ge=1)
+    login_account_window_seconds: int = Field(3600, ge=1)
+    login_delay_after_failures: int = Field(10, ge=0)
+    login_delay_cap_seconds: float = Field(60.0, ge=0)
 
     totp_issuer: str = "Quarry"
 
-    # Housekeeping (services.auth.housekeeping): ended sessions, expired refresh tokens and
+    # /internal/revocations?since=<cursor> repeats this much before the cursor, so a
+    # revocation whose transaction committed after a poll it predates is still seen.
+    revocation_feed_overlap_seconds: float = Field(30.0, ge=0, le=3_600)
+
+    # Housekeeping (services.auth.service.housekeeping): ended sessions, expired refresh tokens and
     # revoked or expired API keys are deleted once they have been over this long.
     prune_retention_seconds: int = Field(30 * 86_400, ge=0)
     # How often each replica tries to prune (one at a time); 0 disables the periodic task.

@@ -3,14 +3,12 @@ everything goes through the gateway, as a client of the specs would."""
 
 from __future__ import annotations
 
-import asyncio
 import random
-import time
 from dataclasses import dataclass
 
 import httpx
 
-from services.auth import totp
+from services.auth.security import totp
 
 STRONG_PASSWORD = "Str0ng_Pass!"  # the Files spec's example password
 
@@ -62,12 +60,8 @@ async def bearer(gw: httpx.AsyncClient, who: Person) -> dict[str, str]:
     return {"Authorization": f"Bearer {response.json()['access_token']}", **who.headers}
 
 
-def code_at(secret: str, offset: int = 0) -> str:
-    return totp.code_for_step(secret, totp.current_step() + offset)
-
-
-async def fresh_totp_step(seconds_needed: float = 10.0) -> None:
-    """Start early in a 30 s TOTP step so "the current code" means one step throughout."""
-    left = totp.STEP_SECONDS - time.time() % totp.STEP_SECONDS
-    if left < seconds_needed:
-        await asyncio.sleep(left + 0.05)
+def code_for(secret: str, step: int) -> str:
+    """The TOTP code of ``step`` (a code is accepted while the server's step is within
+    one of it, so a code of the step read at a test's start stays valid for 30 s or more
+    whenever the test starts: no waiting for a fresh step)."""
+    return totp.code_for_step(secret, step)

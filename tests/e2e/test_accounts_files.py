@@ -2,9 +2,9 @@
 session_id cookie, TOTP 2FA, logout and invalidating other sessions."""
 
 import httpx
-import pyotp
 
-from tests.e2e.accounts_helpers import code_at, fresh_totp_step, other_ip
+from services.auth.security import totp
+from tests.e2e.accounts_helpers import code_for, other_ip
 
 
 async def alice(gw: httpx.AsyncClient, unique: str) -> dict[str, str]:
@@ -61,15 +61,17 @@ async def test_registration_and_cookie_login(
 async def test_two_factor_enrol_confirm_login_replay_disable(
     gateway_client: httpx.AsyncClient, unique: str
 ) -> None:
-    await fresh_totp_step()
     body = await alice(gateway_client, unique)
     session = cookie_of(await cookie_login(gateway_client, body))
     enrol = await gateway_client.post("/auth/enable-2fa", headers=session)
     assert enrol.status_code == 200
     secret = enrol.json()["secret"]
     assert enrol.json()["qr_code"].startswith("data:image/png;base64,")
+    # Steps fixed once: the confirming code's step, then the next one. Both are valid
+    # for at least 30 s from here, and the replays stay replays across a step change.
+    step = totp.current_step()
     confirm = await gateway_client.post(
-        "/auth/enable-2fa", json={"totp_code": pyotp.TOTP(secret).now()}, headers=session
+        "/auth/enable-2fa", json={"totp_code": code_for(secret, step)}, headers=session
     )
     assert confirm.status_code == 200
 
@@ -78,9 +80,9 @@ async def test_two_factor_enrol_confirm_login_replay_disable(
     )
     assert missing.status_code == 401
     assert missing.json()["detail"] == "Two-factor authentication code required"
-    replay = await cookie_login(gateway_client, body, totp_code=code_at(secret))
+    replay = await cookie_login(gateway_client, body, totp_code=code_for(secret, step))
     assert replay.status_code == 401
-    next_code = code_at(secret, 1)
+    next_code = code_for(secret, step + 1)
     assert (await cookie_login(gateway_client, body, totp_code=next_code)).status_code == 200
     assert (await cookie_login(gateway_client, body, totp_code=next_code)).status_code == 401
 

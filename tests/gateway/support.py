@@ -11,6 +11,7 @@ import hashlib
 import json
 import time
 import uuid
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
@@ -18,10 +19,14 @@ from urllib.parse import parse_qs
 import jwt
 import uvicorn
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import StreamingResponse
 from jwt.algorithms import OKPAlgorithm
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared.identity import AuthMethod, Principal, Role
+from shared.service_app import create_service_app
+from shared.settings import CommonSettings
 
 ISSUER, AUDIENCE = "quarry-auth", "quarry"
 INTERNAL_TOKEN = "test-internal-token-0123456789"
@@ -373,3 +378,55 @@ class LoopbackServer:
         self.server.should_exit = True
         if self.task is not None:
             await asyncio.wait_for(self.task, 10)
+
+
+@dataclass
+class DownloadCounter:
+    """What a factory-built service's download routes produced and what they were asked."""
+
+    methods: list[str] = field(default_factory=list)
+    produced_bytes: int = 0
+    headers: list[dict[str, str]] = field(default_factory=list)
+
+
+def factory_service(counter: DownloadCounter, *, chunk: int = 64 * 1024) -> Any:
+    """A service built like every Quarry service (``create_service_app``: gateway proof,
+    HEAD, dialects) whose ``GET /files/download/{size}`` streams ``size`` bytes, counting
+    each byte it produces, and whose ``GET /files/echo`` tells the headers it received."""
+    router = APIRouter()
+
+    @router.get("/files/download/{size}")
+    async def download(size: int) -> StreamingResponse:
+        async def body() -> Any:
+            sent = 0
+            while sent < size:
+                part = min(chunk, size - sent)
+                counter.produced_bytes += part
+                sent += part
+                yield b"x" * part
+
+        return StreamingResponse(body(), media_type="application/octet-stream")
+
+    @router.get("/files/echo")
+    async def echo(request: Request) -> dict[str, Any]:
+        counter.headers.append(dict(request.headers))
+        return {"headers": dict(request.headers)}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> Any:
+        yield
+
+    app = create_service_app(
+        name="ingest",
+        title="factory-built stand-in",
+        settings=CommonSettings(internal_token=INTERNAL_TOKEN, log_json=False),
+        lifespan=lifespan,
+        routers=[router],
+    )
+
+    async def recording(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            counter.methods.append(scope["method"])  # as it arrived, before HEAD-as-GET
+        await app(scope, receive, send)
+
+    return recording

@@ -3,14 +3,20 @@ and Prometheus metrics."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 import httpx
+import psutil
 import pytest
 from redis.asyncio import Redis
 
+from gateway.introspection_cache import Introspected, IntrospectionCache
+from gateway.memory import footprint
+from gateway.token_cache import VerifiedTokenCache
 from shared.heartbeat import WORKER_HEARTBEAT_KEY, beat
-from tests.gateway.conftest import RunningGateway, Upstreams
+from shared.identity import Principal
+from tests.gateway.conftest import RunningGateway, StartGateway, Upstreams
 from tests.gateway.support import KeyRing
 
 
@@ -166,3 +172,71 @@ async def test_prometheus_metrics(client: httpx.AsyncClient) -> None:
     response = await client.get("/metrics")
     assert response.status_code == 200
     assert 'quarry_http_requests_total{method="GET",route="/healthcheck"' in response.text
+
+
+async def test_cache_memory_is_measured_not_estimated(
+    gateway: RunningGateway, upstreams: Upstreams
+) -> None:
+    """Credentials whose principals are large cost what they hold (an estimate per entry
+    said ~1.6 kB whatever they held)."""
+    async with gateway.client() as client:
+        before = (await client.get("/monitoring/cache/stats")).json()["cache_stats"]
+        for i in range(20):
+            key = f"pk_big_{i}"
+            upstreams.auth.grant(
+                key, sid=f"key:big{i}", scopes=[f"s{i}-{n:06d}" for n in range(4000)]
+            )
+            assert (await client.get("/sessions", headers={"X-API-Key": key})).status_code == 200
+        after = (await client.get("/monitoring/cache/stats")).json()["cache_stats"]
+    # 20 introspected keys + their 20 tokens, each carrying ~4000 scope strings.
+    grown_mb = after["memory_usage_mb"] - before["memory_usage_mb"]
+    assert grown_mb > 20 * 4000 * 50 / (1024 * 1024), (before, after)
+
+
+def test_cache_bytes_follow_what_comes_and_goes(keyring: KeyRing) -> None:
+    cache = IntrospectionCache(max_entries=3)
+    tokens = VerifiedTokenCache(max_entries=3)
+    entries: dict[str, Introspected] = {}
+    for i in range(5):
+        principal = Principal.from_claims(keyring.claims(sid=f"sid-{i}"))
+        entries[f"key-{i}"] = Introspected(f"tok-{i}", principal, f"sid-{i}", time.monotonic() + 60)
+        cache.put(f"key-{i}", entries[f"key-{i}"])
+        tokens.put(f"tok-{i}", principal)
+    kept = ("key-2", "key-3", "key-4")  # the LRU dropped the two oldest
+    assert cache.stats.evictions == 2
+    assert cache.bytes == sum(footprint(k, entries[k]) for k in kept)
+    cache.evict_handle("sid-3")
+    assert cache.bytes == sum(footprint(k, entries[k]) for k in ("key-2", "key-4"))
+    cache.clear()
+    assert cache.bytes == 0
+    assert tokens.evictions == 2
+    assert tokens.bytes == sum(
+        footprint(f"tok-{i}", entries[f"key-{i}"].principal) for i in (2, 3, 4)
+    )
+    assert tokens.get("tok-2") is not None  # used: now the most recent
+    tokens.put("tok-5", entries["key-4"].principal)
+    assert tokens.get("tok-3") is None  # the least recently used went, not the oldest
+    assert tokens.get("tok-2") is not None
+
+
+async def test_hit_rates_are_absent_before_any_lookup(start_gateway: StartGateway) -> None:
+    gateway = await start_gateway()
+    async with gateway.client() as client:
+        stats = (await client.get("/monitoring/cache/stats")).json()["cache_stats"]
+    assert stats["hit_rate"] is None
+    assert stats["miss_rate"] is None
+
+
+async def test_metrics_component_fails_when_host_figures_cannot_be_read(
+    client: httpx.AsyncClient, worker_alive: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unreadable() -> None:
+        raise PermissionError("/proc is not readable")
+
+    monkeypatch.setattr(psutil, "virtual_memory", unreadable)
+    body = (await client.get("/monitoring/detailed")).json()
+    metrics = body["components"]["metrics"]
+    assert metrics["status"] == "unhealthy"
+    assert "PermissionError" in metrics["error"]
+    assert metrics["stats"]["system_memory_percent"] is None
+    assert body["status"] == "degraded"

@@ -11,8 +11,15 @@ import httpx
 import pytest
 
 from deploy.ports import free_port
+from shared.proof import GATEWAY_PROOF_HEADER, gateway_proof
 from tests.gateway.conftest import RunningGateway, StartGateway, Upstreams
-from tests.gateway.support import KeyRing
+from tests.gateway.support import (
+    INTERNAL_TOKEN,
+    DownloadCounter,
+    KeyRing,
+    LoopbackServer,
+    factory_service,
+)
 
 
 @pytest.fixture
@@ -229,3 +236,31 @@ async def test_gateway_answers_while_starting_nothing_else(gateway: RunningGatew
     async with gateway.client() as client:
         response = await client.get("/api/version")
     assert response.json() == {"version": gateway.settings.version}
+
+
+async def test_forwarded_requests_carry_the_gateway_proof_and_clients_cannot_forge_it(
+    client: httpx.AsyncClient, auth_headers: dict[str, str]
+) -> None:
+    response = await client.get(
+        "/sessions", headers={**auth_headers, GATEWAY_PROOF_HEADER: "forged-by-the-client"}
+    )
+    assert response.json()["headers"][GATEWAY_PROOF_HEADER.lower()] == gateway_proof(INTERNAL_TOKEN)
+
+
+async def test_a_factory_built_service_answers_the_gateway_and_refuses_direct_calls(
+    start_gateway: StartGateway, auth_headers: dict[str, str]
+) -> None:
+    counter = DownloadCounter()
+    service = await LoopbackServer(factory_service(counter)).start()
+    try:
+        gateway = await start_gateway(ingest_internal_url=service.url)
+        async with gateway.client() as client:
+            through = await client.get("/files/echo", headers=auth_headers)
+        async with httpx.AsyncClient(base_url=service.url) as direct:
+            around = await direct.get("/files/echo", headers=auth_headers)
+    finally:
+        await service.stop()
+    assert through.status_code == 200
+    assert around.status_code == 403
+    assert around.json()["detail"] == "This service answers only requests forwarded by the gateway"
+    assert len(counter.headers) == 1

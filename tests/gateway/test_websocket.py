@@ -12,7 +12,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from deploy.ports import free_port
 from tests.gateway.conftest import RunningGateway, StartGateway, Upstreams
-from tests.gateway.support import KeyRing
+from tests.gateway.support import DownloadCounter, KeyRing, LoopbackServer, factory_service
 
 
 async def test_messages_flow_both_ways_with_query_api_key(
@@ -124,3 +124,22 @@ async def test_websocket_rate_limit(start_gateway: StartGateway, keyring: KeyRin
             pass
     assert refused.value.response.status_code == 429
     assert json.loads(refused.value.response.body)["error"] == "RATE_LIMIT_EXCEEDED"
+
+
+async def test_a_websocket_path_that_does_not_exist_is_404(
+    start_gateway: StartGateway, keyring: KeyRing
+) -> None:
+    """Unknown to the gateway, or unknown to the (factory-built) service behind it."""
+    service = await LoopbackServer(factory_service(DownloadCounter())).start()
+    try:
+        gateway = await start_gateway(profile_internal_url=service.url)
+        headers = {"Authorization": f"Bearer {keyring.mint()}"}
+        for path in ("/ws/nothing", "/ws/comments/a/b", "/ws/comments/no-such-route-here"):
+            with pytest.raises(InvalidStatus) as refused:
+                async with connect(f"{gateway.ws_url}{path}", additional_headers=headers):
+                    pass
+            assert refused.value.response.status_code == 404, path
+            body = json.loads(refused.value.response.body)
+            assert body["error"] == "NOT_FOUND", path
+    finally:
+        await service.stop()

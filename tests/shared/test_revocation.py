@@ -7,6 +7,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from shared.backoff import Backoff
 from shared.revocation import RevocationList, publish_revocation
 
 
@@ -52,3 +53,27 @@ async def test_expired_revocations_are_forgotten(backing: Any) -> None:
     finally:
         await listener.stop()
         await redis.aclose()
+
+
+async def test_reconnects_to_a_lost_redis_back_off_with_jitter() -> None:
+    """Every replica used to retry exactly every second, in lock-step."""
+    ceilings: list[float] = []
+    four_tries = asyncio.Event()
+
+    def record(low: float, high: float) -> float:
+        assert low == high / 2  # drawn from the upper half of the curve
+        ceilings.append(high)
+        if len(ceilings) == 4:
+            four_tries.set()
+        return 0.0
+
+    nothing_listens = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=1)
+    listener = RevocationList(nothing_listens, reconnect=Backoff(base=0.2, cap=0.6, uniform=record))
+    await listener.start()
+    try:
+        await asyncio.wait_for(four_tries.wait(), 10)
+        assert not listener.connected
+    finally:
+        await listener.stop()
+        await nothing_listens.aclose()
+    assert ceilings[:4] == [0.2, 0.4, 0.6, 0.6]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -7,11 +8,14 @@ import httpx
 from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel
 
+from deploy.topology import SERVICES
 from shared.errors import NotFound
+from shared.proof import GatewayProofMiddleware, proof_headers
 from shared.service_app import create_service_app
 from shared.settings import CommonSettings
 
 router = APIRouter()
+TOKEN = "service-app-test-token-0123456789"
 
 
 class Login(BaseModel):
@@ -52,12 +56,14 @@ def client() -> httpx.AsyncClient:
     app = create_service_app(
         name="demo",
         title="demo",
-        settings=CommonSettings(log_json=True),
+        settings=CommonSettings(log_json=True, internal_token=TOKEN),
         lifespan=lifespan,
         routers=[router],
     )
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    return httpx.AsyncClient(transport=transport, base_url="http://demo")
+    return httpx.AsyncClient(
+        transport=transport, base_url="http://demo", headers=proof_headers(TOKEN)
+    )
 
 
 async def test_validation_status_and_shape_follow_the_route_dialect() -> None:
@@ -112,3 +118,10 @@ async def test_health_and_metrics_are_served() -> None:
     assert health.status_code == 200
     assert health.json()["components"]["database"]["status"] == "healthy"
     assert 'route="/api/analysis/{export_id}"' in metrics.text
+
+
+def test_every_service_of_the_platform_requires_the_gateway_proof() -> None:
+    for service in SERVICES:
+        app = importlib.import_module(f"{service.module}.app").create_app()
+        stack = [m.cls for m in app.user_middleware]
+        assert GatewayProofMiddleware in stack, service.name

@@ -1,5 +1,7 @@
-"""HTTP routes, one module per resource (none yet: this service's issue comes later)."""
+"""HTTP routes, one module per resource, plus the worker's webhooks."""
 
 from fastapi import APIRouter
 
-ROUTERS: list[APIRouter] = []
+from services.analysis.routes import skype, webhooks
+
+ROUTERS: list[APIRouter] = [skype.router, webhooks.router]

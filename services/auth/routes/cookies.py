@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import Request, Response
 
 from services.auth.schemas import MessageOut
-from services.auth.sessions import SessionService
+from services.auth.service.sessions import SessionService
 from services.auth.settings import AuthSettings
 from shared.identity import Principal
 from shared.net import is_trusted_proxy

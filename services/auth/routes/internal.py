@@ -3,10 +3,9 @@ never in the public OpenAPI). The contract is docs/DESIGN.md, "Identity"."""
 
 from __future__ import annotations
 
-import time
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 
 from services.auth.dependencies import IntrospectionDep, RuntimeDep, require_internal_token
 from services.auth.schemas import (
@@ -55,10 +54,20 @@ async def introspect(
 
 
 @router.get("/revocations", response_model=RevokedHandles)
-async def revocations(introspection: IntrospectionDep) -> RevokedHandles:
-    """Revoked sessions and keys whose tokens may still be unexpired (a fallback for
-    verifiers that lost Redis)."""
-    handles = await introspection.revoked_handles()
+async def revocations(
+    introspection: IntrospectionDep,
+    since: Annotated[float | None, Query(ge=0, description="The cursor of the last poll")] = None,
+) -> RevokedHandles:
+    """Revoked sessions and keys whose tokens may still be unexpired: the durable record,
+    complete whether or not Redis is up (verifiers poll it while Redis is down).
+
+    Without ``since``: every such handle. With ``since=<cursor>`` (the ``cursor`` of the
+    previous answer): those revoked since then, plus a short overlap, so a poll never
+    misses one; a handle may come twice. ``until`` is when its last token expires.
+    """
+    handles, cursor = await introspection.revoked_handles(since)
     return RevokedHandles(
-        revoked=[RevokedHandle(handle=h, until=u) for h, u in handles], as_of=time.time()
+        revoked=[RevokedHandle(handle=h, until=u) for h, u in handles],
+        as_of=cursor,
+        cursor=cursor,
     )

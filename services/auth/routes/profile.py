@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request, Response
 
-from services.auth.api_keys import key_info
 from services.auth.dependencies import (
     AccountsDep,
     ApiKeysDep,
@@ -38,6 +37,7 @@ from services.auth.schemas import (
     ProfileUser,
     RevokedKey,
 )
+from services.auth.service.api_keys import key_info
 
 router = APIRouter(prefix="/auth", tags=["Profile: authentication"])
 

@@ -1,5 +1,7 @@
-"""HTTP routes, one module per resource (none yet: this service's issue comes later)."""
+"""HTTP routes, one module per resource, plus webhooks and internal routes."""
 
 from fastapi import APIRouter
 
-ROUTERS: list[APIRouter] = []
+from services.ingest.routes import internal, jobs, skype, webhooks
+
+ROUTERS: list[APIRouter] = [skype.router, jobs.router, webhooks.router, internal.router]

@@ -12,10 +12,15 @@ from services.ingest.worker.handlers import Handler
 from services.ingest.worker.messages import JobMessage, MalformedMessage
 from services.ingest.worker.queues import JobQueues
 from services.ingest.worker.settings import WorkerSettings
+from shared.backoff import Backoff
 from shared.log import get_logger
 
 log = get_logger("services.ingest.worker")
-RECEIVE_ERROR_BACKOFF_SECONDS = 2.0
+
+
+def receive_backoff() -> Backoff:
+    """Waits after failed receives in a row: 0.5 s doubling to 30 s, jittered."""
+    return Backoff(base=0.5, cap=30.0)
 
 
 class JobConsumer:
@@ -25,11 +30,14 @@ class JobConsumer:
         queues: JobQueues,
         handlers: Mapping[str, Handler],
         settings: WorkerSettings,
+        *,
+        backoff: Backoff | None = None,
     ) -> None:
         self._sqs = sqs
         self._queues = queues
         self._handlers = handlers
         self._settings = settings
+        self.backoff = backoff or receive_backoff()
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Consume until ``stopping`` is set; a message in hand is finished first."""
@@ -37,10 +45,17 @@ class JobConsumer:
             try:
                 messages = await self._receive(stopping)
             except Exception as exc:
-                log.warning("receive_failed", error=f"{type(exc).__name__}: {exc}")
+                wait = self.backoff.next()
+                log.warning(
+                    "receive_failed",
+                    error=f"{type(exc).__name__}: {exc}",
+                    attempt=self.backoff.attempts,
+                    retry_in_seconds=round(wait, 2),
+                )
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stopping.wait(), RECEIVE_ERROR_BACKOFF_SECONDS)
+                    await asyncio.wait_for(stopping.wait(), wait)
                 continue
+            self.backoff.reset()
             for message in messages:
                 await self._dispatch(message)
 

@@ -1,16 +1,17 @@
-"""Which handler processes a job message, by the message's ``type``.
+"""Which handler does a job, by its ``type``: ``async def handle(ctx: JobContext) -> dict``.
 
-Empty until the parse jobs exist: a message of an unknown type is left on the
-queue, comes back, and after ``max_receive_count`` receives lands in the
-dead-letter queue.
+A message of a type not listed here is left on the queue, comes back, and after
+``max_receive_count`` receives lands in the dead-letter queue.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from services.ingest.worker.execution import JobHandler
 from services.ingest.worker.messages import JobMessage
 
+# What the SQS loop calls for a message (the runner binds every job type to the executor).
 Handler = Callable[[JobMessage], Awaitable[None]]
 
-HANDLERS: dict[str, Handler] = {}
+JOB_HANDLERS: dict[str, JobHandler] = {}

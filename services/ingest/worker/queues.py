@@ -1,12 +1,18 @@
-"""The jobs queue and its dead-letter queue, declared idempotently at start-up."""
+"""The jobs queue and its dead-letter queue, declared idempotently at start-up (by the
+worker and by ingest's relay, whichever comes first, with the same settings)."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from services.ingest.worker.settings import WorkerSettings
+
+class QueueSettings(Protocol):
+    jobs_queue: str
+    dead_letter_queue: str
+    max_receive_count: int
+    visibility_timeout_seconds: int
 
 
 @dataclass(frozen=True)
@@ -15,7 +21,7 @@ class JobQueues:
     dead_letter_url: str
 
 
-async def declare_queues(sqs: Any, settings: WorkerSettings) -> JobQueues:
+async def declare_queues(sqs: Any, settings: QueueSettings) -> JobQueues:
     """Create both queues if absent and (re)apply the redrive policy, so a changed
     ``max_receive_count`` or visibility timeout takes effect on the next start."""
     dead_letter_url: str = (await sqs.create_queue(QueueName=settings.dead_letter_queue))[

@@ -7,31 +7,44 @@ import signal
 from contextlib import AsyncExitStack
 from typing import Any
 
+import httpx
 from redis.asyncio import Redis
 
 from services.ingest.worker.consumer import JobConsumer
-from services.ingest.worker.handlers import HANDLERS
+from services.ingest.worker.execution import JobExecutor
+from services.ingest.worker.handlers import JOB_HANDLERS, Handler
 from services.ingest.worker.liveness import keep_beating
 from services.ingest.worker.queues import JobQueues, declare_queues
 from services.ingest.worker.settings import WorkerSettings
-from shared.aws import open_sqs
+from services.ingest.worker.webhooks import WebhookClient
+from shared.aws import open_s3, open_sqs
+from shared.backoff import Backoff
 from shared.log import configure_logging, get_logger
 
 log = get_logger("services.ingest.worker")
-DECLARE_ATTEMPTS = 30
+# 0.5, 1, 2, 4, then 5 s (jittered down to half): at most about a minute in all.
+DECLARE_ATTEMPTS = 15
 
 
-async def _declare_with_retry(sqs: Any, settings: WorkerSettings) -> JobQueues:
-    """SQS may come up after us (containers): retry for about a minute."""
-    for attempt in range(1, DECLARE_ATTEMPTS + 1):
+async def declare_with_retry(
+    sqs: Any, settings: WorkerSettings, *, backoff: Backoff | None = None
+) -> JobQueues:
+    """SQS may come up after us (containers): retry with jittered backoff, then give up."""
+    delays = backoff or Backoff(base=0.5, cap=5.0)
+    while True:
         try:
             return await declare_queues(sqs, settings)
         except Exception as exc:
-            if attempt == DECLARE_ATTEMPTS:
+            if delays.attempts + 1 >= DECLARE_ATTEMPTS:
                 raise
-            log.warning("queue_declare_failed", attempt=attempt, error=f"{type(exc).__name__}")
-            await asyncio.sleep(2.0)
-    raise AssertionError("unreachable")
+            wait = delays.next()
+            log.warning(
+                "queue_declare_failed",
+                attempt=delays.attempts,
+                error=f"{type(exc).__name__}",
+                retry_in_seconds=round(wait, 2),
+            )
+            await asyncio.sleep(wait)
 
 
 async def run(settings: WorkerSettings) -> None:
@@ -42,21 +55,47 @@ async def run(settings: WorkerSettings) -> None:
         loop.add_signal_handler(sig, stopping.set)
     async with AsyncExitStack() as stack:
         sqs = await open_sqs(stack, settings)
+        s3 = await open_s3(stack, settings)
+        http = await stack.enter_async_context(
+            httpx.AsyncClient(
+                timeout=httpx.Timeout(settings.webhook_timeout_seconds, connect=5.0),
+                limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+            )
+        )
         redis = Redis.from_url(settings.redis_url, socket_timeout=5.0, socket_connect_timeout=5.0)
         stack.push_async_callback(redis.aclose)
-        queues = await _declare_with_retry(sqs, settings)
+        queues = await declare_with_retry(sqs, settings)
+        executor = JobExecutor(
+            settings=settings,
+            sqs=sqs,
+            s3=s3,
+            queues=queues,
+            webhooks=WebhookClient(
+                http,
+                secret=settings.webhook_secret,
+                receivers={
+                    "ingest": settings.ingest_internal_url,
+                    "analysis": settings.analysis_internal_url,
+                },
+                timeout=settings.webhook_timeout_seconds,
+                retry_budget=settings.webhook_retry_budget_seconds,
+            ),
+            handlers=JOB_HANDLERS,
+            stopping=stopping,
+        )
+        handlers: dict[str, Handler] = dict.fromkeys(executor.job_types, executor)
         log.info(
             "worker_started",
             queue=settings.jobs_queue,
             dead_letter_queue=settings.dead_letter_queue,
             max_receive_count=settings.max_receive_count,
-            handlers=sorted(HANDLERS),
+            handlers=sorted(handlers),
         )
         heartbeat = asyncio.create_task(
             keep_beating(redis, settings.heartbeat_interval_seconds, stopping)
         )
         try:
-            await JobConsumer(sqs, queues, HANDLERS, settings).run(stopping)
+            await JobConsumer(sqs, queues, handlers, settings).run(stopping)
         finally:
             stopping.set()
             await heartbeat

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import subprocess
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,16 +28,24 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from deploy.ports import free_port
+from deploy.redis_server import find_redis_server
+from deploy.redis_server import ping as redis_ping
 from services.auth.app import create_app
 from services.auth.models import SCHEMA
-from services.auth.runtime import AuthRuntime
+from services.auth.security import totp
+from services.auth.service.runtime import AuthRuntime
 from services.auth.settings import AuthSettings
 from shared.database import async_url
 from shared.migrations import upgrade
+from shared.proof import proof_headers
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "services" / "auth" / "migrations"
 INTERNAL_TOKEN = "test-internal-token-" + "x" * 16
 DEV_KEY = "dev-test-key-" + secrets.token_hex(8)
+# What the gateway adds to every request it forwards (shared.proof): without it the
+# service refuses its public routes.
+GATEWAY_PROOF = proof_headers(INTERNAL_TOKEN)
 ADMIN_PASSWORD = "Admin123!"
 STRONG_PASSWORD = "Str0ng_Pass!"
 
@@ -48,16 +59,25 @@ async def _admin_sql(database_url: str, statement: str) -> None:
         await engine.dispose()
 
 
+@asynccontextmanager
+async def fresh_database(server_url: str) -> AsyncIterator[str]:
+    """A new database on the backing server, migrated to head; dropped on exit."""
+    name = f"auth_test_{uuid.uuid4().hex[:12]}"
+    await _admin_sql(server_url, f'CREATE DATABASE "{name}"')
+    url = make_url(async_url(server_url)).set(database=name)
+    rendered = url.render_as_string(hide_password=False)
+    try:
+        await asyncio.to_thread(upgrade, MIGRATIONS, rendered, SCHEMA)
+        yield rendered
+    finally:
+        await _admin_sql(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest_asyncio.fixture(scope="session")
 async def auth_database_url(backing: Any) -> AsyncIterator[str]:
     """A fresh database for the in-process auth app, migrated to head."""
-    name = f"auth_test_{uuid.uuid4().hex[:12]}"
-    await _admin_sql(backing.database_url, f'CREATE DATABASE "{name}"')
-    url = make_url(async_url(backing.database_url)).set(database=name)
-    rendered = url.render_as_string(hide_password=False)
-    await asyncio.to_thread(upgrade, MIGRATIONS, rendered, SCHEMA)
-    yield rendered
-    await _admin_sql(backing.database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    async with fresh_database(backing.database_url) as url:
+        yield url
 
 
 def make_settings(database_url: str, redis_url: str, **overrides: Any) -> AuthSettings:
@@ -73,9 +93,12 @@ def make_settings(database_url: str, redis_url: str, **overrides: Any) -> AuthSe
         "argon2_time_cost": 1,
         "argon2_memory_cost": 1024,
         "argon2_parallelism": 1,
-        "login_max_failures_per_account": 6,
+        "login_max_failures_per_client_and_account": 5,
         "login_max_failures_per_ip": 12,
         "login_failure_window_seconds": 60,
+        "login_max_failures_per_account": 20,
+        "login_account_window_seconds": 60,
+        "login_delay_after_failures": 8,
         "api_key": DEV_KEY,
         "bootstrap_admin_username": "root",
         "bootstrap_admin_email": "root@example.com",
@@ -110,8 +133,12 @@ def random_ip() -> str:
 
 
 def asgi_client(app: FastAPI, ip: str | None = None, **kwargs: Any) -> httpx.AsyncClient:
-    """A client as the gateway (a trusted proxy on loopback) would connect."""
-    headers = {"X-Forwarded-For": ip or random_ip(), **kwargs.pop("headers", {})}
+    """A client as the gateway (a trusted proxy on loopback, with its proof) would connect."""
+    headers = {
+        "X-Forwarded-For": ip or random_ip(),
+        **GATEWAY_PROOF,
+        **kwargs.pop("headers", {}),
+    }
     return httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app, client=("127.0.0.1", 40000)),
         base_url="http://auth.test",
@@ -190,3 +217,69 @@ class AuthDriver:
 @pytest.fixture
 def driver(client: httpx.AsyncClient) -> AuthDriver:
     return AuthDriver(client)
+
+
+class RedisProcess:
+    """A redis-server of the test's own on a fixed loopback port, which the test stops
+    (as a crash would: SIGKILL) and starts again on the same port."""
+
+    def __init__(self, directory: Path) -> None:
+        self.port = free_port()
+        self.directory = directory
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        argv = [str(find_redis_server()), "--port", str(self.port), "--bind", "127.0.0.1"]
+        argv += ["--save", "", "--appendonly", "no", "--dir", str(self.directory)]
+        self.process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 15
+        while not redis_ping(self.port):
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.02)
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(10)
+            self.process = None
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
+    redis = RedisProcess(tmp_path)
+    redis.start()
+    yield redis
+    redis.kill()
+
+
+@dataclass
+class TotpClock:
+    """The auth runtime's clock in TOTP tests: it stands still unless moved, so "the
+    current code" means one step for the whole test (no waiting for a fresh step)."""
+
+    now: float
+
+    def __call__(self) -> float:
+        return self.now
+
+    def step(self) -> int:
+        return totp.current_step(self.now)
+
+    def code(self, secret: str, offset: int = 0) -> str:
+        """The code of the current step + ``offset``."""
+        return totp.code_for_step(secret, self.step() + offset)
+
+    def advance(self, steps: int = 1) -> None:
+        self.now += steps * totp.STEP_SECONDS
+
+
+@pytest.fixture
+def totp_clock(runtime: AuthRuntime, monkeypatch: pytest.MonkeyPatch) -> TotpClock:
+    # One second into a step; any fixed instant would do.
+    clock = TotpClock(now=(totp.current_step() + 1) * totp.STEP_SECONDS + 1.0)
+    monkeypatch.setattr(runtime, "clock", clock)
+    return clock

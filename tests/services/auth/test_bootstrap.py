@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import func, select
 
 from services.auth.app import create_app
-from services.auth.bootstrap import create_admin, ensure_bootstrap_admin
 from services.auth.models import SigningKey, User
-from services.auth.runtime import AuthRuntime
+from services.auth.service.bootstrap import create_admin, ensure_bootstrap_admin
+from services.auth.service.runtime import AuthRuntime
 from services.auth.settings import SPEC_EXAMPLE_KEY, AuthSettings
 from tests.services.auth.conftest import (
     ADMIN_PASSWORD,

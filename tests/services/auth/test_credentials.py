@@ -1,4 +1,4 @@
-from services.auth.credentials import digest, new_api_key, parse_api_key, same_digest
+from services.auth.security.credentials import digest, new_api_key, parse_api_key, same_digest
 
 
 def test_api_key_format_round_trips() -> None:

@@ -1,14 +1,9 @@
 """File Processing accounts: spec/file-processing-api.md (session cookie + TOTP),
 errors as {"detail": ...}."""
 
-import asyncio
-import time
-
 import httpx
-import pyotp
 
-from services.auth import totp
-from tests.services.auth.conftest import AuthDriver, new_account
+from tests.services.auth.conftest import AuthDriver, TotpClock, new_account
 
 
 async def files_register(client: httpx.AsyncClient) -> dict[str, str]:
@@ -103,27 +98,15 @@ async def enrol(client: httpx.AsyncClient, headers: dict[str, str]) -> str:
     return str(body["secret"])
 
 
-def code_at(secret: str, offset: int = 0) -> str:
-    return totp.code_for_step(secret, totp.current_step() + offset)
-
-
-def wrong_code(secret: str) -> str:
+def wrong_code(secret: str, clock: TotpClock) -> str:
     """A well-formed code valid for no step of the window."""
-    valid = {code_at(secret, offset) for offset in (-1, 0, 1)}
+    valid = {clock.code(secret, offset) for offset in (-1, 0, 1)}
     return next(c for c in ("000000", "111111", "222222", "333333") if c not in valid)
 
 
-async def fresh_step(seconds_needed: float = 8.0) -> None:
-    """Start a TOTP test early in a 30 s step, so "the current code" means one step throughout."""
-    left = totp.STEP_SECONDS - time.time() % totp.STEP_SECONDS
-    if left < seconds_needed:
-        await asyncio.sleep(left + 0.05)
-
-
 async def test_two_factor_enrol_confirm_login_disable(
-    client: httpx.AsyncClient, driver: AuthDriver
+    client: httpx.AsyncClient, driver: AuthDriver, totp_clock: TotpClock
 ) -> None:
-    await fresh_step()
     body = await files_register(client)
     headers = await driver.bearer(
         "session", (await cookie_login(client, body)).cookies["session_id"]
@@ -132,11 +115,11 @@ async def test_two_factor_enrol_confirm_login_disable(
     # Pending until confirmed: login still works without a code.
     assert (await cookie_login(client, body)).status_code == 200
     wrong = await client.post(
-        "/auth/enable-2fa", json={"totp_code": wrong_code(secret)}, headers=headers
+        "/auth/enable-2fa", json={"totp_code": wrong_code(secret, totp_clock)}, headers=headers
     )
     assert wrong.status_code == 400
     confirm = await client.post(
-        "/auth/enable-2fa", json={"totp_code": pyotp.TOTP(secret).now()}, headers=headers
+        "/auth/enable-2fa", json={"totp_code": totp_clock.code(secret)}, headers=headers
     )
     assert confirm.status_code == 200
     assert confirm.json()["is_2fa_enabled"] is True
@@ -154,12 +137,14 @@ async def test_two_factor_enrol_confirm_login_disable(
     )
     assert pyanalypt.status_code == 401
     # The code that confirmed enrolment is spent; the next step's code works once.
-    replay = await cookie_login(client, body, totp_code=code_at(secret))
+    replay = await cookie_login(client, body, totp_code=totp_clock.code(secret))
     assert replay.status_code == 401
     assert replay.json()["detail"] == "Invalid two-factor authentication code"
-    with_code = await cookie_login(client, body, totp_code=code_at(secret, 1))
+    with_code = await cookie_login(client, body, totp_code=totp_clock.code(secret, 1))
     assert with_code.status_code == 200
-    assert (await cookie_login(client, body, totp_code=code_at(secret, 1))).status_code == 401
+    assert (
+        await cookie_login(client, body, totp_code=totp_clock.code(secret, 1))
+    ).status_code == 401
 
     # Re-enrolling while enabled is refused.
     assert (await client.post("/auth/enable-2fa", headers=headers)).status_code == 400
@@ -176,9 +161,8 @@ async def test_two_factor_enrol_confirm_login_disable(
 
 
 async def test_disable_with_a_code_and_replay_protection(
-    client: httpx.AsyncClient, driver: AuthDriver
+    client: httpx.AsyncClient, driver: AuthDriver, totp_clock: TotpClock
 ) -> None:
-    await fresh_step()
     body = await files_register(client)
     headers = await driver.bearer(
         "session", (await cookie_login(client, body)).cookies["session_id"]
@@ -186,22 +170,22 @@ async def test_disable_with_a_code_and_replay_protection(
     secret = await enrol(client, headers)
     assert (
         await client.post(
-            "/auth/enable-2fa", json={"totp_code": code_at(secret, -1)}, headers=headers
+            "/auth/enable-2fa", json={"totp_code": totp_clock.code(secret, -1)}, headers=headers
         )
     ).status_code == 200
     # A code of a step not later than the confirming one is refused.
     assert (
         await client.post(
-            "/auth/disable-2fa", json={"totp_code": code_at(secret, -1)}, headers=headers
+            "/auth/disable-2fa", json={"totp_code": totp_clock.code(secret, -1)}, headers=headers
         )
     ).status_code == 400
     response = await client.post(
-        "/auth/disable-2fa", json={"totp_code": code_at(secret)}, headers=headers
+        "/auth/disable-2fa", json={"totp_code": totp_clock.code(secret)}, headers=headers
     )
     assert response.status_code == 200
     # Off now: a further disable is a state error.
     after = await client.post(
-        "/auth/disable-2fa", json={"totp_code": code_at(secret, 1)}, headers=headers
+        "/auth/disable-2fa", json={"totp_code": totp_clock.code(secret, 1)}, headers=headers
     )
     assert after.status_code == 400
     assert after.json()["detail"] == "Two-factor authentication is not enabled"

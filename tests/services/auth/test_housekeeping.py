@@ -16,15 +16,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.auth import housekeeping
 from services.auth.app import create_app
-from services.auth.credentials import new_api_key_row
-from services.auth.housekeeping import prune, prune_exclusively
 from services.auth.models import ApiKey, LoginSession, RefreshToken, SigningKey
 from services.auth.repository import AuthRepository
-from services.auth.runtime import AuthRuntime, key_retention_seconds
+from services.auth.security.credentials import new_api_key_row
+from services.auth.security.signing_keys import public_jwk, thumbprint
+from services.auth.service import housekeeping
+from services.auth.service.housekeeping import prune, prune_exclusively
+from services.auth.service.runtime import AuthRuntime, key_retention_seconds
 from services.auth.settings import AuthSettings
-from services.auth.signing_keys import public_jwk, thumbprint
 from tests.services.auth.conftest import AuthDriver
 from tests.services.auth.test_bootstrap import run_cli
 
@@ -331,7 +331,13 @@ async def test_the_prune_command_prints_counts(
         m.group(1): int(m.group(2))
         for m in re.finditer(r"^(\w+): (\d+) deleted$", result.stdout, re.MULTILINE)
     }
-    assert set(printed) == {"sessions", "refresh_tokens", "api_keys", "signing_keys"}
+    assert set(printed) == {
+        "sessions",
+        "refresh_tokens",
+        "api_keys",
+        "signing_keys",
+        "revocations",
+    }
     assert printed["sessions"] >= 1
     assert printed["refresh_tokens"] >= 2
     assert printed["api_keys"] >= 1

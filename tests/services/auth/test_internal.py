@@ -3,12 +3,14 @@
 import time
 
 import httpx
+import jwt
+import pytest
 from sqlalchemy import select
 
 from services.auth.models import ApiKey
-from services.auth.runtime import AuthRuntime
+from services.auth.service.runtime import AuthRuntime
 from shared.identity import Principal
-from tests.services.auth.conftest import INTERNAL_TOKEN, AuthDriver
+from tests.services.auth.conftest import INTERNAL_TOKEN, AuthDriver, new_account
 
 INTERNAL = {"X-Internal-Token": INTERNAL_TOKEN}
 
@@ -138,3 +140,104 @@ async def test_revocations_feed_lists_revoked_handles(
     assert sid in until
     assert until[sid] > time.time()
     assert abs(feed["as_of"] - time.time()) < 5
+
+
+async def test_revocations_feed_resumes_from_its_cursor(
+    client: httpx.AsyncClient,
+    driver: AuthDriver,
+    runtime: AuthRuntime,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``?since=<cursor>`` answers only what was revoked after the previous poll (plus
+    the configured overlap, 0 here), so a poller does not re-read the whole list."""
+    monkeypatch.setattr(runtime.settings, "revocation_feed_overlap_seconds", 0.0)
+    headers = await driver.token(await driver.register())
+    first = await client.post("/auth/api-keys/generate", json={"name": "a"}, headers=headers)
+    second = await client.post("/auth/api-keys/generate", json={"name": "b"}, headers=headers)
+    first_id, second_id = (r.json()["key_info"]["id"] for r in (first, second))
+    assert (await client.delete(f"/auth/api-keys/{first_id}", headers=headers)).status_code == 200
+    poll = (await client.get("/internal/revocations", headers=INTERNAL)).json()
+    assert f"key:{first_id}" in {e["handle"] for e in poll["revoked"]}
+    assert poll["cursor"] == poll["as_of"]
+
+    assert (await client.delete(f"/auth/api-keys/{second_id}", headers=headers)).status_code == 200
+    nxt = await client.get(
+        "/internal/revocations", params={"since": poll["cursor"]}, headers=INTERNAL
+    )
+    assert nxt.status_code == 200
+    assert [e["handle"] for e in nxt.json()["revoked"]] == [f"key:{second_id}"]
+    assert nxt.json()["cursor"] >= poll["cursor"]
+    # Nothing new: an empty answer, and the cursor moves on.
+    empty = (
+        await client.get(
+            "/internal/revocations", params={"since": nxt.json()["cursor"]}, headers=INTERNAL
+        )
+    ).json()
+    assert empty["revoked"] == []
+
+
+async def test_revocations_feed_overlaps_the_cursor(
+    client: httpx.AsyncClient, driver: AuthDriver
+) -> None:
+    """With the default overlap a poll repeats recent entries: a revocation committed
+    just after a poll that its own timestamp predates is still delivered."""
+    headers = await driver.token(await driver.register())
+    created = await client.post("/auth/api-keys/generate", json={"name": "a"}, headers=headers)
+    key_id = created.json()["key_info"]["id"]
+    assert (await client.delete(f"/auth/api-keys/{key_id}", headers=headers)).status_code == 200
+    poll = (await client.get("/internal/revocations", headers=INTERNAL)).json()
+    again = (
+        await client.get(
+            "/internal/revocations", params={"since": poll["cursor"]}, headers=INTERNAL
+        )
+    ).json()
+    assert f"key:{key_id}" in {e["handle"] for e in again["revoked"]}
+
+
+async def test_every_kind_of_revocation_is_in_the_feed(
+    client: httpx.AsyncClient, driver: AuthDriver
+) -> None:
+    """Logout, invalidated sessions, a reused refresh token, a revoked key and a
+    regenerated Skype key each leave their handle in the feed."""
+    account = await driver.register()
+    logins = [await driver.login(account) for _ in range(3)]
+    sids = [(await driver.introspect("session", r.cookies["session_id"]))["sid"] for r in logins]
+    bearers = [{"Authorization": f"Bearer {r.json()['access_token']}"} for r in logins]
+    assert (await client.post("/auth/logout", headers=bearers[0])).status_code == 200
+    assert (
+        await client.post("/auth/invalidate-other-sessions", headers=bearers[1])
+    ).status_code == 200
+
+    pair = await client.post(
+        "/api/auth/login/", json={"username": account.username, "password": account.password}
+    )
+    family = jwt.decode(pair.json()["access"], options={"verify_signature": False})["sid"]
+    refresh = pair.json()["refresh"]
+    assert (await client.post("/api/auth/refresh/", json={"refresh": refresh})).status_code == 200
+    assert (await client.post("/api/auth/refresh/", json={"refresh": refresh})).status_code == 401
+
+    key = await client.post("/auth/api-keys/generate", json={"name": "k"}, headers=bearers[1])
+    key_id = key.json()["key_info"]["id"]
+    assert (await client.delete(f"/auth/api-keys/{key_id}", headers=bearers[1])).status_code == 200
+
+    skype = new_account()
+    registered = await client.post(
+        "/api/register",
+        json={
+            "username": skype.username,
+            "email": skype.email,
+            "password": skype.password,
+            "display_name": "S",
+        },
+    )
+    old_key = registered.json()["api_key"]
+    old_sid = (await driver.introspect("api_key", old_key))["sid"]
+    regenerated = await client.post(
+        "/api/regenerate-api-key", headers=await driver.bearer("api_key", old_key)
+    )
+    assert regenerated.status_code == 200
+
+    feed = (await client.get("/internal/revocations", headers=INTERNAL)).json()
+    handles = {e["handle"] for e in feed["revoked"]}
+    assert {sids[0], sids[2], family, f"key:{key_id}", old_sid} <= handles
+    assert sids[1] not in handles  # the session that stayed is not listed

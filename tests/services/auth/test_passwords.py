@@ -2,7 +2,7 @@ import pytest
 from argon2 import PasswordHasher as RawArgon2
 
 from services.auth.errors import WeakPassword
-from services.auth.passwords import PasswordHasher, check_password_policy
+from services.auth.security.passwords import PasswordHasher, check_password_policy
 
 SPEC_PASSWORDS = [
     "securepassword",

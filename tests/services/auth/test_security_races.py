@@ -11,12 +11,12 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, update
 
-from services.auth import totp
 from services.auth.models import ApiKey, LoginSession, User
-from services.auth.passwords import PasswordHasher
 from services.auth.repository import AuthRepository
-from services.auth.runtime import AuthRuntime
-from tests.services.auth.conftest import AuthDriver, asgi_client, new_account
+from services.auth.security import totp
+from services.auth.security.passwords import PasswordHasher
+from services.auth.service.runtime import AuthRuntime
+from tests.services.auth.conftest import AuthDriver, TotpClock, asgi_client, new_account
 
 
 async def pyanalypt_login(client: httpx.AsyncClient, driver: AuthDriver) -> tuple[Any, str]:
@@ -71,7 +71,7 @@ async def test_one_totp_step_is_claimed_once_under_concurrency(
 
 
 async def test_concurrent_logins_with_one_totp_code_let_one_in(
-    auth_app: FastAPI, driver: AuthDriver, runtime: AuthRuntime
+    auth_app: FastAPI, driver: AuthDriver, runtime: AuthRuntime, totp_clock: TotpClock
 ) -> None:
     account = await driver.register()
     secret = totp.new_secret()
@@ -82,7 +82,7 @@ async def test_concurrent_logins_with_one_totp_code_let_one_in(
             .values(totp_secret=runtime.box.seal(secret.encode()), totp_enabled=True)
         )
         await db.commit()
-    code = totp.code_for_step(secret, totp.current_step())
+    code = totp_clock.code(secret)
 
     async def login() -> int:
         async with asgi_client(auth_app) as c:

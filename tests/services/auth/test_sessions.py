@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 
 from services.auth.app import create_app
 from services.auth.models import LoginSession, RefreshToken, User
-from services.auth.runtime import AuthRuntime
+from services.auth.service.runtime import AuthRuntime
 from services.auth.settings import AuthSettings
 from tests.services.auth.conftest import AuthDriver, asgi_client
 

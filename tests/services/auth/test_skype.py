@@ -3,7 +3,7 @@
 import httpx
 from fastapi import FastAPI
 
-from tests.services.auth.conftest import AuthDriver, new_account
+from tests.services.auth.conftest import GATEWAY_PROOF, AuthDriver, new_account
 
 
 async def skype_register(client: httpx.AsyncClient, **overrides: str) -> tuple[dict[str, str], str]:
@@ -196,7 +196,9 @@ async def test_logout_when_not_logged_in_is_401(
 
 async def test_forwarded_proto_from_an_untrusted_peer_is_ignored(auth_app: FastAPI) -> None:
     transport = httpx.ASGITransport(app=auth_app, client=("198.51.100.9", 4444))
-    async with httpx.AsyncClient(transport=transport, base_url="http://auth.test") as c:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://auth.test", headers=GATEWAY_PROOF
+    ) as c:
         body, _ = await skype_register(c)
         response = await c.post(
             "/api/login",

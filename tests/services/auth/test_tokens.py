@@ -13,7 +13,7 @@ import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from services.auth.runtime import AuthRuntime
+from services.auth.service.runtime import AuthRuntime
 from tests.services.auth.conftest import INTERNAL_TOKEN, AuthDriver
 
 

@@ -1,6 +1,6 @@
 import pyotp
 
-from services.auth import totp
+from services.auth.security import totp
 
 
 def test_matching_step_accepts_one_step_either_side() -> None:

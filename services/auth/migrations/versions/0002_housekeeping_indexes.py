@@ -1,6 +1,6 @@
 """Indexes for housekeeping: ended sessions, expired refresh tokens, ended API keys.
 
-The prune deletes (services.auth.housekeeping) select rows by these columns; without
+The prune deletes (services.auth.service.housekeeping) select rows by these columns; without
 them every batch would scan the whole table. The partial indexes leave out the
 live rows (never revoked, never expiring), which are most of the table.
 signing_keys holds a handful of rows and needs none.

@@ -13,8 +13,6 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.auth.access_tokens import IssuedToken
-from services.auth.credentials import DEV_KEY_SID, digest, key_usable, new_opaque_token
 from services.auth.errors import (
     InvalidTotp,
     NotLoggedIn,
@@ -24,10 +22,17 @@ from services.auth.errors import (
 )
 from services.auth.models import LoginSession, User
 from services.auth.repository import AuthRepository
-from services.auth.runtime import AuthRuntime
-from services.auth.service import AccountService, identity_for, parse_uuid, require_full_access
+from services.auth.security.access_tokens import IssuedToken
+from services.auth.security.credentials import DEV_KEY_SID, digest, key_usable, new_opaque_token
+from services.auth.service.accounts import (
+    AccountService,
+    identity_for,
+    parse_uuid,
+    require_full_access,
+)
+from services.auth.service.runtime import AuthRuntime
+from services.auth.service.two_factor import spend_totp_code
 from services.auth.settings import AuthSettings
-from services.auth.two_factor import spend_totp_code
 from shared.errors import InvalidCredentials, InvalidToken
 from shared.identity import AuthMethod, Principal
 
@@ -87,7 +92,9 @@ class SessionService:
             if user.totp_enabled:
                 if not totp_code:
                     raise TotpRequired()
-                if not await spend_totp_code(self.repo, self.rt.box, user, totp_code):
+                if not await spend_totp_code(
+                    self.repo, self.rt.box, user, totp_code, now=self.rt.clock()
+                ):
                     await self.rt.throttle.record_failure(account, ip)
                     raise InvalidTotp()
         if stored_hash is not None and self.rt.hasher.needs_rehash(stored_hash):
@@ -155,9 +162,11 @@ class SessionService:
         if login.revoked_at is not None:
             raise RefreshTokenInvalid()
         if token.spent_at is not None:
+            # The family is revoked (committed) and the caller told so: the 401 is the answer.
             await self.repo.revoke_session(login.id, now, "refresh_token_reuse")
+            pending = await self.rt.record_revocations(self.repo, [str(login.id)])
             await self.db.commit()
-            await self.rt.publish_revocations([str(login.id)])
+            await self.rt.relay.propagate(pending)
             raise RefreshTokenReused()
         if token.expires_at <= now or login.absolute_expires_at <= now or not user.is_active:
             raise RefreshTokenInvalid()
@@ -187,9 +196,10 @@ class SessionService:
         session_id = self._session_of(principal) if principal is not None else None
         if session_id is None:
             raise NotLoggedIn()
-        await self.repo.revoke_session(session_id, datetime.now(UTC), "logout")
-        await self.db.commit()
-        await self.rt.publish_revocations([str(session_id)])
+        if await self.repo.revoke_session(session_id, datetime.now(UTC), "logout"):
+            pending = await self.rt.record_revocations(self.repo, [str(session_id)])
+            await self.db.commit()
+            await self.rt.relay.propagate(pending)
 
     async def invalidate_other_sessions(self, principal: Principal) -> int:
         """Revoke every other login of the caller (cookies, refresh families, tokens)."""
@@ -198,8 +208,9 @@ class SessionService:
         revoked = await self.repo.revoke_sessions_of_user(
             user.id, datetime.now(UTC), "invalidated", keep=self._session_of(principal)
         )
+        pending = await self.rt.record_revocations(self.repo, [str(s) for s in revoked])
         await self.db.commit()
-        await self.rt.publish_revocations([str(s) for s in revoked])
+        await self.rt.relay.propagate(pending)
         return len(revoked)
 
     async def ensure_live(self, principal: Principal) -> None:

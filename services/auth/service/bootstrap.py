@@ -4,32 +4,34 @@ several replicas starting at once (advisory locks)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from contextlib import AsyncExitStack
 from typing import Any, cast
 
-from fastapi import FastAPI
 from limits.aio.storage import RedisStorage
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.auth.access_tokens import AccessTokenIssuer, Identity
-from services.auth.credentials import DEV_KEY_SID
-from services.auth.encryption import SecretBox
 from services.auth.models import User
-from services.auth.passwords import PasswordHasher, check_password_policy
 from services.auth.repository import AuthRepository
-from services.auth.runtime import AuthRuntime, key_retention_seconds
-from services.auth.service import identity_for
+from services.auth.security.access_tokens import AccessTokenIssuer, Identity
+from services.auth.security.credentials import DEV_KEY_SID
+from services.auth.security.encryption import SecretBox
+from services.auth.security.passwords import PasswordHasher, check_password_policy
+from services.auth.security.signing_keys import SigningKeyStore
+from services.auth.security.throttle import LoginThrottle, ThrottlePolicy
+from services.auth.service.accounts import identity_for
+from services.auth.service.revocations import RevocationRelay
+from services.auth.service.runtime import AuthRuntime, key_retention_seconds
 from services.auth.settings import AuthSettings
-from services.auth.signing_keys import SigningKeyStore
-from services.auth.throttle import LoginThrottle
 from shared.identity import AuthMethod, Role
 from shared.log import get_logger
 from shared.revocation import RevocationList
 from shared.tokens import TokenVerifier
 
-log = get_logger("services.auth.bootstrap")
+log = get_logger("services.auth.service.bootstrap")
 
 
 def password_hasher(settings: AuthSettings) -> PasswordHasher:
@@ -37,6 +39,18 @@ def password_hasher(settings: AuthSettings) -> PasswordHasher:
         time_cost=settings.argon2_time_cost,
         memory_cost=settings.argon2_memory_cost,
         parallelism=settings.argon2_parallelism,
+    )
+
+
+def throttle_policy(settings: AuthSettings) -> ThrottlePolicy:
+    return ThrottlePolicy(
+        per_client_and_account=settings.login_max_failures_per_client_and_account,
+        per_client=settings.login_max_failures_per_ip,
+        client_window_seconds=settings.login_failure_window_seconds,
+        per_account=settings.login_max_failures_per_account,
+        account_window_seconds=settings.login_account_window_seconds,
+        delay_after=settings.login_delay_after_failures,
+        delay_cap_seconds=settings.login_delay_cap_seconds,
     )
 
 
@@ -54,7 +68,6 @@ def signing_key_store(
 
 async def build_runtime(
     stack: AsyncExitStack,
-    app: FastAPI,
     settings: AuthSettings,
     sessions: async_sessionmaker[AsyncSession],
     redis: Redis,
@@ -88,23 +101,32 @@ async def build_runtime(
             revocations=revocations,
         ),
         revocations=revocations,
-        throttle=LoginThrottle(
-            storage,
-            redis,
-            per_account=settings.login_max_failures_per_account,
-            per_ip=settings.login_max_failures_per_ip,
-            window_seconds=settings.login_failure_window_seconds,
-        ),
+        relay=RevocationRelay(sessions, redis),
+        throttle=LoginThrottle(storage, redis, throttle_policy(settings)),
     )
     runtime.dev_identity = await ensure_dev_user(runtime)
     await ensure_bootstrap_admin(runtime)
-
-    async def check_keys() -> dict[str, Any]:
-        signer = await keys.signer()
-        return {"kid": signer.kid, "published": len((await keys.jwks())["keys"])}
-
-    app.state.health_checks["signing_keys"] = check_keys
+    # Publishes what was revoked while Redis was away (or by a replica that died).
+    relay = asyncio.create_task(runtime.relay.run(), name="auth-revocation-relay")
+    stack.push_async_callback(cancel_task, relay)
     return runtime
+
+
+async def cancel_task(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def check_revocations(runtime: AuthRuntime) -> dict[str, Any]:
+    """Revocations committed but not yet in Redis (nonzero while Redis is away)."""
+    return {"unpublished": await runtime.relay.backlog()}
+
+
+async def check_signing_keys(runtime: AuthRuntime) -> dict[str, Any]:
+    """The health check of the key set: a key that signs, and how many are published."""
+    signer = await runtime.keys.signer()
+    return {"kid": signer.kid, "published": len((await runtime.keys.jwks())["keys"])}
 
 
 async def ensure_dev_user(runtime: AuthRuntime) -> Identity | None:

@@ -8,12 +8,19 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.auth.access_tokens import IssuedToken
-from services.auth.credentials import digest, key_sid, key_usable, parse_api_key, same_digest
 from services.auth.repository import AuthRepository
-from services.auth.runtime import VERIFIER_LEEWAY_SECONDS, AuthRuntime
-from services.auth.service import identity_for
-from services.auth.sessions import idle_expiry
+from services.auth.security.access_tokens import IssuedToken
+from services.auth.security.credentials import (
+    digest,
+    key_sid,
+    key_usable,
+    parse_api_key,
+    same_digest,
+)
+from services.auth.service.accounts import identity_for
+from services.auth.service.revocations import feed_since
+from services.auth.service.runtime import AuthRuntime
+from services.auth.service.sessions import idle_expiry
 from shared.identity import AuthMethod
 
 
@@ -91,11 +98,14 @@ class IntrospectionService:
             identity_for(user, str(login.id), AuthMethod.SESSION), ttl
         )
 
-    async def revoked_handles(self) -> list[tuple[str, float]]:
-        """Revoked sessions and keys whose tokens may still be unexpired, with until when."""
-        keep = self.rt.settings.max_access_token_ttl + VERIFIER_LEEWAY_SECONDS
-        since = datetime.now(UTC) - timedelta(seconds=keep)
-        return [
-            (handle, revoked_at.timestamp() + keep)
-            for handle, revoked_at in await self.repo.revoked_since(since)
+    async def revoked_handles(self, cursor: float | None) -> tuple[list[tuple[str, float]], float]:
+        """Revoked handles whose tokens may still be unexpired, with until when, and the
+        cursor of the next poll. With ``cursor`` (the one a previous poll returned) only
+        what was revoked since then, plus a short overlap."""
+        now = await self.repo.database_time()
+        since = feed_since(cursor, self.rt.settings.revocation_feed_overlap_seconds)
+        handles = [
+            (handle, expires_at.timestamp())
+            for handle, expires_at in await self.repo.revocation_feed(now, since)
         ]
+        return handles, now.timestamp()

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import jwt
 
-from services.auth.signing_keys import ALGORITHM, SigningKeyStore
+from services.auth.security.signing_keys import ALGORITHM, SigningKeyStore
 from shared.identity import AuthMethod, Principal, Role
 
 

@@ -3,25 +3,27 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.auth.access_tokens import AccessTokenIssuer, Identity
-from services.auth.encryption import SecretBox
-from services.auth.passwords import PasswordHasher
+from services.auth.repository import AuthRepository
+from services.auth.security.access_tokens import AccessTokenIssuer, Identity
+from services.auth.security.encryption import SecretBox
+from services.auth.security.passwords import PasswordHasher
+from services.auth.security.signing_keys import SigningKeyStore
+from services.auth.security.throttle import LoginThrottle
+from services.auth.service.revocations import (
+    PendingRevocation,
+    RevocationRelay,
+    record_revocations,
+)
 from services.auth.settings import AuthSettings
-from services.auth.signing_keys import SigningKeyStore
-from services.auth.throttle import LoginThrottle
-from shared.errors import ServiceUnavailable
-from shared.log import get_logger
-from shared.revocation import RevocationList, publish_revocation
+from shared.revocation import RevocationList
 from shared.tokens import TokenVerifier
-
-log = get_logger("services.auth.runtime")
 
 # Verifiers accept a token this long past its exp (shared.tokens' default leeway).
 VERIFIER_LEEWAY_SECONDS = 5
@@ -39,8 +41,11 @@ class AuthRuntime:
     verifier: TokenVerifier
     revocations: RevocationList
     throttle: LoginThrottle
+    relay: RevocationRelay
     # The development key's principal; None when no API_KEY is configured.
     dev_identity: Identity | None = None
+    # What TOTP checks read the time from (tests move it instead of sleeping).
+    clock: Callable[[], float] = field(default=time.time)
 
     @property
     def dev_key(self) -> str | None:
@@ -51,20 +56,13 @@ class AuthRuntime:
         """Until when a handle revoked now must stay on the list: its last token's expiry."""
         return time.time() + self.settings.max_access_token_ttl + VERIFIER_LEEWAY_SECONDS
 
-    async def publish_revocations(self, handles: Iterable[str]) -> None:
-        """Tell every verifier, after the revocation is committed in the database.
-
-        If Redis fails the revocation still holds for introspection and in
-        ``/internal/revocations``, but tokens already issued may live on at verifiers
-        that have not heard of it: the caller gets a 503 rather than a false success.
-        """
-        until = self.revocation_horizon()
-        try:
-            for handle in handles:
-                await publish_revocation(self.redis, handle, until)
-        except RedisError as exc:
-            log.error("revocation_not_published", error=str(exc))
-            raise ServiceUnavailable("The revocation could not be propagated; retry") from exc
+    async def record_revocations(
+        self, repo: AuthRepository, handles: Sequence[str]
+    ) -> list[PendingRevocation]:
+        """Record revoked handles in the caller's transaction; after the commit, hand
+        the result to ``relay.propagate`` (which never fails the operation)."""
+        until = datetime.fromtimestamp(self.revocation_horizon(), UTC)
+        return await record_revocations(repo, handles, until)
 
 
 def key_retention_seconds(settings: AuthSettings) -> float:

@@ -10,22 +10,25 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.auth import totp
-from services.auth.encryption import SecretBox
 from services.auth.errors import InvalidTotpCode, ReauthenticationFailed, TwoFactorStateError
 from services.auth.models import User
 from services.auth.repository import AuthRepository
-from services.auth.runtime import AuthRuntime
-from services.auth.service import AccountService, require_full_access
+from services.auth.security import totp
+from services.auth.security.encryption import SecretBox
+from services.auth.service.accounts import AccountService, require_full_access
+from services.auth.service.runtime import AuthRuntime
 from shared.errors import BadRequest
 from shared.identity import Principal
 
 
-async def spend_totp_code(repo: AuthRepository, box: SecretBox, user: User, code: str) -> bool:
-    """Whether ``code`` is valid for the account now and not used before (then it is spent)."""
+async def spend_totp_code(
+    repo: AuthRepository, box: SecretBox, user: User, code: str, *, now: float
+) -> bool:
+    """Whether ``code`` is valid for the account at ``now`` and not used before (then it
+    is spent)."""
     if user.totp_secret is None:
         return False
-    step = totp.matching_step(box.open(user.totp_secret).decode(), code)
+    step = totp.matching_step(box.open(user.totp_secret).decode(), code, now=now)
     return step is not None and await repo.claim_totp_step(user.id, step)
 
 
@@ -68,7 +71,7 @@ class TwoFactorService:
         account = str(user.id)
         async with self.rt.throttle.attempt(account, ip):
             secret = self.rt.box.open(user.totp_pending_secret).decode()
-            step = totp.matching_step(secret, code)
+            step = totp.matching_step(secret, code, now=self.rt.clock())
             if step is None:
                 await self.rt.throttle.record_failure(account, ip)
                 raise InvalidTotpCode()
@@ -87,7 +90,9 @@ class TwoFactorService:
         account = str(user.id)
         async with self.rt.throttle.attempt(account, ip):
             if code:
-                if not await spend_totp_code(self.repo, self.rt.box, user, code):
+                if not await spend_totp_code(
+                    self.repo, self.rt.box, user, code, now=self.rt.clock()
+                ):
                     await self.rt.throttle.record_failure(account, ip)
                     raise InvalidTotpCode()
             elif not await self.rt.hasher.verify(user.password_hash, password or ""):

@@ -13,13 +13,13 @@ from datetime import UTC, datetime
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.auth.access_tokens import Identity
-from services.auth.credentials import new_skype_key_row, preview
 from services.auth.errors import AccountDisabled, AccountExists, RoleNotAllowed
 from services.auth.models import ApiKey, User
-from services.auth.passwords import check_password_policy
 from services.auth.repository import AuthRepository
-from services.auth.runtime import AuthRuntime
+from services.auth.security.access_tokens import Identity
+from services.auth.security.credentials import new_skype_key_row, preview
+from services.auth.security.passwords import check_password_policy
+from services.auth.service.runtime import AuthRuntime
 from shared.errors import Forbidden, InvalidToken
 from shared.identity import AuthMethod, Principal, Role
 

@@ -8,12 +8,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.auth.credentials import key_sid, new_api_key_row, new_skype_key_row, preview
 from services.auth.errors import ApiKeyNotFound, PermissionNotAllowed
 from services.auth.models import ApiKey
 from services.auth.repository import AuthRepository
-from services.auth.runtime import AuthRuntime
-from services.auth.service import AccountService, parse_uuid, require_full_access
+from services.auth.security.credentials import key_sid, new_api_key_row, new_skype_key_row, preview
+from services.auth.service.accounts import AccountService, parse_uuid, require_full_access
+from services.auth.service.runtime import AuthRuntime
 from shared.identity import Principal, Role
 
 
@@ -62,9 +62,13 @@ class ApiKeyService:
             raise ApiKeyNotFound()
         if key.user_id != user.id and Role(user.role) is not Role.ADMIN:
             raise ApiKeyNotFound()  # another user's key: 404, never 403
-        await self.repo.revoke_api_key(key.id, datetime.now(UTC))
+        if not await self.repo.revoke_api_key(key.id, datetime.now(UTC)):
+            raise ApiKeyNotFound()  # revoked by a concurrent request meanwhile
+        pending = await self.rt.record_revocations(self.repo, [key_sid(key.id)])
+        # Committed is revoked: auth refuses the key from here on and the feed lists it;
+        # Redis hears of it now or, if it is down, from the relay (never a 503 after this).
         await self.db.commit()
-        await self.rt.publish_revocations([key_sid(key.id)])
+        await self.rt.relay.propagate(pending)
 
     async def regenerate_skype_key(self, principal: Principal) -> str:
         """Replace the caller's Skype key; the old one stops working at once."""
@@ -76,8 +80,10 @@ class ApiKeyService:
         revoked = await self.repo.revoke_skype_keys(user.id, datetime.now(UTC))
         row, full = new_skype_key_row(user.id)
         await self.repo.add_api_key(row)
+        pending = await self.rt.record_revocations(self.repo, [key_sid(k) for k in revoked])
         await self.db.commit()
-        await self.rt.publish_revocations([key_sid(k) for k in revoked])
+        # The new key is the caller's from the commit on: it is returned whatever Redis does.
+        await self.rt.relay.propagate(pending)
         return full
 
 

@@ -5,6 +5,7 @@
 - refresh tokens that expired longer than the retention ago (spent or not: a spent
   token is kept while it could still be replayed, so the replay is detected);
 - API keys revoked or expired longer than the retention ago (never a live key);
+- revocation records whose handle's last token has expired (the feed no longer lists them);
 - signing keys retired long enough ago that no token they signed can still be valid
   (the key set drops them from the JWKS at that point already).
 
@@ -26,11 +27,11 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from services.auth.repository import AuthRepository
-from services.auth.runtime import key_retention_seconds
+from services.auth.service.runtime import key_retention_seconds
 from services.auth.settings import AuthSettings
 from shared.log import get_logger
 
-log = get_logger("services.auth.housekeeping")
+log = get_logger("services.auth.service.housekeeping")
 
 LOCK_NAME = "housekeeping"
 
@@ -41,10 +42,17 @@ class PruneCounts:
     refresh_tokens: int = 0
     api_keys: int = 0
     signing_keys: int = 0
+    revocations: int = 0
 
     @property
     def total(self) -> int:
-        return self.sessions + self.refresh_tokens + self.api_keys + self.signing_keys
+        return (
+            self.sessions
+            + self.refresh_tokens
+            + self.api_keys
+            + self.signing_keys
+            + self.revocations
+        )
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -98,6 +106,10 @@ async def prune(
     )
     counts.sessions = await _drain(db, lambda n: repo.delete_sessions_ended_before(cutoff, n), size)
     counts.api_keys = await _drain(db, lambda n: repo.delete_api_keys_ended_before(cutoff, n), size)
+    # A revocation record is needed until its handle's last token expires.
+    counts.revocations = await _drain(
+        db, lambda n: repo.delete_revocations_expired_before(now, n), size
+    )
     key_cutoff = signing_key_cutoff(settings, now)
     counts.signing_keys = await _drain(
         db, lambda n: repo.delete_signing_keys_retired_before(key_cutoff, n), size

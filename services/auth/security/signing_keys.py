@@ -20,9 +20,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.auth.encryption import SecretBox
 from services.auth.models import SigningKey
 from services.auth.repository import AuthRepository
+from services.auth.security.encryption import SecretBox
 
 ALGORITHM = "EdDSA"
 

@@ -1,0 +1,76 @@
+"""The only reader of ``app.state``: Annotated aliases the routes declare."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.analysis.service.exports import ExportService, Viewer
+from services.analysis.service.runtime import AnalysisRuntime
+from services.analysis.service.skype_loading import SkypeLoading
+from services.analysis.settings import AnalysisSettings
+from shared.database import session_scope
+from shared.errors import Unauthorized
+from shared.identity import Principal
+from shared.principal import optional_principal
+
+
+def get_runtime(request: Request) -> AnalysisRuntime:
+    runtime: AnalysisRuntime = request.app.state.analysis
+    return runtime
+
+
+RuntimeDep = Annotated[AnalysisRuntime, Depends(get_runtime)]
+
+
+def get_settings(runtime: RuntimeDep) -> AnalysisSettings:
+    return runtime.settings
+
+
+SettingsDep = Annotated[AnalysisSettings, Depends(get_settings)]
+
+
+async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
+    async for session in session_scope(request.app.state.sessions):
+        yield session
+
+
+DbDep = Annotated[AsyncSession, Depends(get_db)]
+
+
+def get_exports(runtime: RuntimeDep, db: DbDep) -> ExportService:
+    return ExportService(
+        db,
+        s3=runtime.s3,
+        http=runtime.http,
+        ingest_url=runtime.settings.ingest_internal_url,
+        internal_token=runtime.settings.internal_token,
+    )
+
+
+def get_skype_loading(runtime: RuntimeDep, db: DbDep) -> SkypeLoading:
+    return SkypeLoading(db, runtime.s3)
+
+
+ExportsDep = Annotated[ExportService, Depends(get_exports)]
+SkypeLoadingDep = Annotated[SkypeLoading, Depends(get_skype_loading)]
+
+
+async def get_principal(request: Request, runtime: RuntimeDep) -> Principal:
+    principal = await optional_principal(request, runtime.verifier)
+    if principal is None:
+        raise Unauthorized()
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def get_viewer(principal: PrincipalDep) -> Viewer:
+    return Viewer.of(principal)
+
+
+ViewerDep = Annotated[Viewer, Depends(get_viewer)]

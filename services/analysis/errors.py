@@ -1,0 +1,27 @@
+"""Error types of the analysis service (rendered in each route's dialect by the shared handlers)."""
+
+from __future__ import annotations
+
+from shared.errors import Conflict, NotFound, ServiceUnavailable
+
+
+class ExportNotFound(NotFound):
+    code = "export_not_found"
+    default_message = "Export not found"
+
+
+class ExportNotReady(NotFound):
+    """The Skype spec knows only 404 here: an export still loading is not there yet."""
+
+    code = "export_not_ready"
+    default_message = "Export is still being processed"
+
+
+class LoadIncomplete(Conflict):
+    code = "load_incomplete"
+    default_message = "Not every chunk of the export is loaded"
+
+
+class DeletionUnavailable(ServiceUnavailable):
+    code = "deletion_unavailable"
+    default_message = "The export could not be deleted now; nothing was removed, try again"

@@ -1,0 +1,52 @@
+"""Error types of the ingest service (rendered in each route's dialect by the shared handlers)."""
+
+from __future__ import annotations
+
+from shared.errors import BadRequest, NotFound, PayloadTooLarge, ServiceUnavailable
+
+
+class MalformedUpload(BadRequest):
+    code = "malformed_upload"
+    default_message = "Expected a multipart/form-data body with a 'file' part"
+
+
+class MissingFilePart(BadRequest):
+    code = "missing_file"
+    default_message = "No file part in the upload"
+
+
+class EmptyUpload(BadRequest):
+    code = "empty_file"
+    default_message = "The uploaded file is empty"
+
+
+class UnsupportedFileKind(BadRequest):
+    code = "unsupported_file_type"
+    default_message = "This kind of file is not accepted here"
+
+
+class UploadTooLarge(PayloadTooLarge):
+    code = "file_too_large"
+    default_message = "File too large"
+
+
+class JobNotFound(NotFound):
+    code = "job_not_found"
+    default_message = "Task not found"
+
+
+class FileNotFound(NotFound):
+    code = "file_not_found"
+    default_message = "File not found"
+
+
+class JobFailedError(BadRequest):
+    """A synchronous upload whose job failed: the job's reason, as a 400."""
+
+    code = "processing_failed"
+    default_message = "Processing failed"
+
+
+class QueueUnavailable(ServiceUnavailable):
+    code = "queue_unavailable"
+    default_message = "The job queue is unavailable"

@@ -1,0 +1,82 @@
+"""Request and response models of the ingest service."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+JobStatusName = Literal["pending", "running", "completed", "failed"]
+
+
+class TaskResponse(BaseModel):
+    """The Skype spec's answer of an asynchronous upload."""
+
+    task_id: str
+
+
+class PhaseResult(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    status: JobStatusName
+    processed_conversations: int = 0
+    processed_messages: int = 0
+    duration_seconds: float = 0.0
+
+
+class LoadPhaseResult(PhaseResult):
+    export_id: int | None = None
+
+
+class Phases(BaseModel):
+    extract: PhaseResult
+    transform: PhaseResult
+    load: LoadPhaseResult
+
+
+class ProcessingResult(BaseModel):
+    """The Skype spec's answer of a synchronous upload (``task_id`` added: the job
+    that did the work, readable at ``/api/status/{task_id}``)."""
+
+    success: bool
+    export_id: int | None = None
+    conversations: int | None = None
+    message_count: int | None = None
+    phases: Phases | None = None
+    task_id: str | None = None
+
+
+class TaskStatus(BaseModel):
+    """The Skype spec's ``TaskStatus``."""
+
+    status: JobStatusName
+    progress: int = Field(ge=0, le=100)
+    message: str | None = None
+    export_id: int | None = None
+    error: str | None = None
+    phase: str | None = None
+
+
+class JobOut(BaseModel):
+    """A job as ``GET /jobs/{id}`` answers it."""
+
+    id: str
+    type: str
+    status: JobStatusName
+    progress: int = Field(ge=0, le=100)
+    phase: str | None = None
+    message: str | None = None
+    error: str | None = None
+    result: dict[str, Any] | None = None
+    file_id: int | None = None
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class WebhookAck(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    ok: bool = True

@@ -1,0 +1,225 @@
+"""Running one job message: the contract between the SQS loop, the handlers and ingest.
+
+For each message: parse the job (a malformed one goes straight to the dead-letter
+queue), tell ingest it started (a job already finished is dropped: a duplicate),
+run its handler in a fresh work directory while keeping the message invisible to
+other workers, and report the outcome:
+
+- the handler's result → ``job.completed``; the message is deleted;
+- :class:`JobFailed` → ``job.failed`` with its reason; deleted (no retry);
+- any other exception → ``job.retrying``; the message comes back after its
+  visibility timeout; on the last allowed receive → ``job.failed`` and the message
+  is moved to the dead-letter queue;
+- SIGTERM: the job gets ``shutdown_grace_seconds`` to finish, then it is released
+  (visible again at once) for another worker.
+
+"Deleted" means: this callable returns and the consumer deletes the message;
+"comes back" means: it raises and the consumer leaves the message alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import tempfile
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from services.ingest.worker.context import JobContext
+from services.ingest.worker.errors import (
+    JobCancelled,
+    JobFailed,
+    WebhookRejected,
+)
+from services.ingest.worker.messages import JobMessage, JobSpec, MalformedMessage
+from services.ingest.worker.queues import JobQueues
+from services.ingest.worker.settings import WorkerSettings
+from services.ingest.worker.webhooks import WebhookClient
+from shared.log import get_logger
+
+log = get_logger("services.ingest.worker")
+
+JobHandler = Callable[[JobContext], Awaitable[dict[str, Any]]]
+MAX_REASON = 1000
+
+
+class JobReleased(Exception):
+    """The worker is stopping: the message was made visible again for another worker."""
+
+
+def describe(exc: BaseException) -> str:
+    """A short, human description of an unexpected failure (no traceback, no secrets)."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    name = type(exc).__name__
+    return (f"{name}: {text}" if text else name)[:MAX_REASON]
+
+
+class JobExecutor:
+    def __init__(
+        self,
+        *,
+        settings: WorkerSettings,
+        sqs: Any,
+        s3: Any,
+        queues: JobQueues,
+        webhooks: WebhookClient,
+        handlers: Mapping[str, JobHandler],
+        stopping: asyncio.Event,
+    ) -> None:
+        self._settings = settings
+        self._sqs = sqs
+        self._s3 = s3
+        self._queues = queues
+        self._webhooks = webhooks
+        self._handlers = handlers
+        self._stopping = stopping
+
+    @property
+    def job_types(self) -> list[str]:
+        return sorted(self._handlers)
+
+    async def __call__(self, message: JobMessage) -> None:
+        try:
+            spec = JobSpec.from_body(message.body)
+        except MalformedMessage as exc:
+            log.error("malformed_job", message_id=message.message_id, error=str(exc))
+            await self._dead_letter(message, f"malformed job message: {exc}")
+            return
+        handler = self._handlers[spec.type]
+        try:
+            started = await self._webhooks.deliver(
+                "ingest",
+                "job.started",
+                {"job_id": spec.job_id, "receive_count": message.receive_count},
+            )
+        except WebhookRejected as exc:
+            if exc.status == 404:  # no such job (a stray message): nothing to do
+                log.warning("job_unknown_to_ingest", job_id=spec.job_id)
+                return
+            raise
+        if not started.get("proceed"):
+            log.info("job_already_finished", job_id=spec.job_id, status=started.get("status"))
+            return
+        attempt = int(started["attempt"])
+        context = {"job_id": spec.job_id, "type": spec.type, "attempt": attempt}
+        self._settings.work_dir.mkdir(parents=True, exist_ok=True)
+        work_dir = Path(tempfile.mkdtemp(prefix=f"job-{spec.job_id}-", dir=self._settings.work_dir))
+        ctx = JobContext(
+            spec=spec,
+            attempt=attempt,
+            receive_count=message.receive_count,
+            s3=self._s3,
+            webhooks=self._webhooks,
+            bucket=self._settings.bucket,
+            work_dir=work_dir,
+            progress_interval=self._settings.progress_interval_seconds,
+            settings=self._settings,
+        )
+        log.info("job_started", **context)
+        try:
+            result = await self._run(handler, ctx, message)
+        except JobFailed as exc:
+            log.info("job_failed", reason=exc.reason, **context)
+            await self._report(ctx, "job.failed", {"reason": exc.reason[:MAX_REASON]})
+            return
+        except JobReleased:
+            log.info("job_released", **context)
+            await self._report(
+                ctx, "job.retrying", {"reason": "the worker stopped; another worker resumes it"}
+            )
+            raise
+        except JobCancelled:
+            log.info("job_cancelled", **context)
+            return
+        except Exception as exc:
+            reason = describe(exc)
+            if message.receive_count >= self._settings.max_receive_count:
+                log.exception("job_given_up", reason=reason, **context)
+                await self._report(
+                    ctx,
+                    "job.failed",
+                    {
+                        "reason": f"Processing failed {message.receive_count} times; "
+                        f"last error: {reason}"
+                    },
+                )
+                await self._dead_letter(message, reason)
+                return
+            log.exception("job_attempt_failed", reason=reason, **context)
+            with contextlib.suppress(Exception):
+                await self._report(ctx, "job.retrying", {"reason": reason})
+            raise
+        finally:
+            await asyncio.to_thread(shutil.rmtree, work_dir, True)
+        await self._report(ctx, "job.completed", {"result": result})
+        log.info("job_completed", **context)
+
+    async def _report(self, ctx: JobContext, topic: str, payload: dict[str, Any]) -> None:
+        await self._webhooks.deliver(
+            "ingest", topic, {"job_id": ctx.job_id, "attempt": ctx.attempt, **payload}
+        )
+
+    async def _run(self, handler: JobHandler, ctx: JobContext, message: JobMessage) -> Any:
+        """The handler, with the message kept invisible meanwhile, cut short (and the
+        message released) when the worker stops for longer than the grace period."""
+        work = asyncio.ensure_future(handler(ctx))
+        keeper = asyncio.create_task(self._keep_invisible(message))
+        stop = asyncio.create_task(self._stopping.wait())
+        try:
+            await asyncio.wait({work, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if not work.done():
+                # Stopping: let the job finish within the grace period.
+                await asyncio.wait({work}, timeout=self._settings.shutdown_grace_seconds)
+            if not work.done():
+                ctx.cancelled.set()
+                work.cancel()
+                with contextlib.suppress(BaseException):
+                    await work
+                await self._release(message)
+                raise JobReleased()
+            return work.result()
+        finally:
+            for task in (keeper, stop):
+                task.cancel()
+            for task in (keeper, stop):
+                with contextlib.suppress(BaseException):
+                    await task
+
+    async def _keep_invisible(self, message: JobMessage) -> None:
+        timeout = self._settings.visibility_timeout_seconds
+        if timeout <= 0:
+            return
+        while True:
+            await asyncio.sleep(max(1.0, timeout / 3))
+            try:
+                await self._sqs.change_message_visibility(
+                    QueueUrl=self._queues.jobs_url,
+                    ReceiptHandle=message.receipt_handle,
+                    VisibilityTimeout=timeout,
+                )
+            except Exception as exc:  # the message may come back: the job is idempotent
+                log.warning("extend_visibility_failed", error=describe(exc))
+
+    async def _release(self, message: JobMessage) -> None:
+        with contextlib.suppress(Exception):
+            await self._sqs.change_message_visibility(
+                QueueUrl=self._queues.jobs_url,
+                ReceiptHandle=message.receipt_handle,
+                VisibilityTimeout=0,
+            )
+
+    async def _dead_letter(self, message: JobMessage, reason: str) -> None:
+        """Move the message to the dead-letter queue now (the consumer deletes it
+        from the jobs queue when we return)."""
+        await self._sqs.send_message(
+            QueueUrl=self._queues.dead_letter_url,
+            MessageBody=orjson.dumps(message.body).decode(),
+            MessageAttributes={
+                "reason": {"DataType": "String", "StringValue": reason[:MAX_REASON] or "unknown"},
+                "source_message_id": {"DataType": "String", "StringValue": message.message_id},
+            },
+        )
