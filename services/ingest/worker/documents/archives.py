@@ -1,10 +1,12 @@
 """The zip containers (docx, xlsx, odt) are checked before anything parses them:
 no zip bomb, no XML document type declaration (the door to entity expansion), no
-encrypted members.
+encrypted members, and no link that makes an office suite read a file of the machine
+it runs on (a linked image or section ``file:///...``, an ``INCLUDETEXT`` field, DDE).
 
 Every member is inflated once, in chunks, counting what it really inflates to (a
-lying header is caught by zipfile's CRC check); the XML members are scanned for
-``<!DOCTYPE`` and ``<!ENTITY`` on the way. Honest OOXML and ODF never declare a DTD.
+lying header is caught by zipfile's CRC check); the XML members are scanned on the
+way. Honest OOXML and ODF never declare a DTD. (Links to the network need no check
+here: converters run without network, see :mod:`.isolation`.)
 """
 
 from __future__ import annotations
@@ -20,6 +22,21 @@ from services.ingest.worker.documents.errors import DocumentRejected
 MB = 1024 * 1024
 _CHUNK = 256 * 1024
 _DTD = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.I)
+# A target on this machine: file: URLs, absolute paths, Windows drives and UNC shares.
+_LOCAL = rb"""(?:file:|/|\\\\|[A-Za-z]:[\\/])"""
+_LOCAL_LINKS = re.compile(
+    rb"""TargetMode\s*=\s*["']External["'][^>]*Target\s*=\s*["']"""
+    + _LOCAL
+    + rb"""|Target\s*=\s*["']"""
+    + _LOCAL
+    + rb"""[^"']*["'][^>]*TargetMode\s*=\s*["']External"""
+    + rb"""|xlink:href\s*=\s*["']"""
+    + _LOCAL
+    + rb"|<text:section-source|<office:dde-source|<text:dde-connection"
+    + rb"""|(?:<w:instrText[^>]*>|w:instr\s*=\s*["'])\s*"""
+    + rb"(?:INCLUDETEXT|INCLUDEPICTURE|DDEAUTO|DDE)\b",
+    re.I,
+)
 # An honest small member may compress very well (a run of spaces): the ratio rule
 # applies only to members that inflate past this.
 _RATIO_FLOOR_BYTES = 4 * MB
@@ -74,6 +91,18 @@ def _check_member_header(info: zipfile.ZipInfo, limits: ArchiveLimits) -> None:
             )
 
 
+def _scan(name: str, xml: bytes) -> None:
+    if _DTD.search(xml):
+        raise DocumentRejected(
+            f"member {name[:80]!r} declares an XML document type (entity expansion is refused)"
+        )
+    if _LOCAL_LINKS.search(xml):
+        raise DocumentRejected(
+            f"member {name[:80]!r} links a file of the machine or another document "
+            "(linked files, INCLUDETEXT fields and DDE links are refused)"
+        )
+
+
 def _inflate(
     archive: zipfile.ZipFile, info: zipfile.ZipInfo, limits: ArchiveLimits, so_far: int
 ) -> int:
@@ -88,12 +117,8 @@ def _inflate(
                     raise DocumentRejected(_too_big(so_far + size, limits))
                 if scan:
                     window = carry + chunk
-                    if _DTD.search(window):
-                        raise DocumentRejected(
-                            f"member {info.filename[:80]!r} declares an XML document type "
-                            "(entity expansion is refused)"
-                        )
-                    carry = window[-16:]
+                    _scan(info.filename, window)
+                    carry = window[-512:]
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError) as exc:
         raise DocumentRejected(
             f"member {info.filename[:80]!r} of the archive is corrupt ({type(exc).__name__})"

@@ -37,6 +37,7 @@ FILTERS: dict[tuple[DocumentKind, DocumentKind], str] = {
     (DocumentKind.ODT, DocumentKind.DOCX): "docx:MS Word 2007 XML",
 }
 _STDERR_TAIL = 400
+_VERSION_TIMEOUT = 20.0
 
 
 def find_soffice(configured: str | None = None) -> str | None:
@@ -108,7 +109,7 @@ class LibreOffice:
                 start_new_session=True,
             )
             try:
-                output, _ = await asyncio.wait_for(process.communicate(), 60)
+                output, _ = await asyncio.wait_for(process.communicate(), _VERSION_TIMEOUT)
             except TimeoutError:
                 return None
             finally:

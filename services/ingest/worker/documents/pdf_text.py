@@ -58,8 +58,13 @@ def pdf_blocks(path: Path, *, max_pages: int, max_chars: int) -> list[str]:
             raise DocumentRejected(f"the PDF has {pages} pages (at most {max_pages})")
         blocks: list[str] = []
         total = 0
+        unreadable = 0
         for index in range(pages):
-            page = document[index]
+            try:
+                page = document[index]
+            except pypdfium2.PdfiumError:
+                unreadable += 1  # a damaged page (or a page-tree loop): read the others
+                continue
             try:
                 textpage = page.get_textpage()
                 try:
@@ -72,6 +77,8 @@ def pdf_blocks(path: Path, *, max_pages: int, max_chars: int) -> list[str]:
             total += sum(len(b) for b in page_blocks)
             if total > max_chars:
                 break
+        if unreadable == pages:
+            raise DocumentRejected("the PDF is damaged: none of its pages can be read")
         return blocks
     finally:
         document.close()

@@ -52,9 +52,17 @@ class DocumentProcessor:
         )
         self._tools: dict[str, str | None] = {}
         self._office_version: str | None = None
+        self._started = False
+        self._start_lock = asyncio.Lock()
 
     async def start(self) -> None:
-        """Start the sandbox and learn which tools this host has (seconds)."""
+        """Start the sandbox and learn which tools this host has (seconds; once)."""
+        async with self._start_lock:
+            if not self._started:
+                await self._start()
+                self._started = True
+
+    async def _start(self) -> None:
         await self.sandbox.start()
         self._tools = await self.sandbox.run("capabilities", {}, timeout=60.0)
         if self.settings.isolate_network:
@@ -71,6 +79,7 @@ class DocumentProcessor:
 
     async def close(self) -> None:
         await self.sandbox.close()
+        self._started = False
 
     # -- what this worker can do ----------------------------------------------------
 
@@ -132,6 +141,7 @@ class DocumentProcessor:
         *,
         filename: str | None = None,
     ) -> Converted:
+        await self.start()
         tool = converters.tool_for(source_kind, target_kind)
         if tool is None:
             raise DocumentRejected(
@@ -184,6 +194,7 @@ class DocumentProcessor:
     async def parse(
         self, source: Path, kind: DocumentKind, keywords: list[str], *, filename: str | None = None
     ) -> dict[str, Any]:
+        await self.start()
         self._require_prose(kind)
         self.check_kind(source, kind, filename)
         result: dict[str, Any] = await self.sandbox.run(
@@ -196,6 +207,7 @@ class DocumentProcessor:
     async def tonality(
         self, source: Path, kind: DocumentKind, *, filename: str | None = None
     ) -> dict[str, Any]:
+        await self.start()
         self._require_prose(kind)
         self.check_kind(source, kind, filename)
         result: dict[str, Any] = await self.sandbox.run(

@@ -8,8 +8,9 @@ and (when the host allows) no network. The worker waits for its outcome without
 blocking the event loop and, past the timeout, kills the child's whole process group.
 
 Outcomes: the operation's value; :class:`DocumentRejected` (its own verdict, a
-timeout, or a child killed by its limits: the document's fault); or
-:class:`SandboxFailure` for what is the platform's fault (the job is retried).
+library failing on the document, a timeout, or a child killed by its limits: the
+document's fault, and the same on every retry); or :class:`SandboxFailure` for what is
+the platform's fault (an ``OSError`` such as a full disk, a dead fork server): retried.
 """
 
 from __future__ import annotations
@@ -257,6 +258,12 @@ def _outcome(operation: str, data: bytes, exitcode: int | None) -> Any:
             return value
         if status == "rejected":
             raise DocumentRejected(value)
+        if status == "failed":
+            name, message = value
+            log.warning(
+                "document_operation_failed", operation=operation, error=f"{name}: {message}"
+            )
+            raise DocumentRejected(f"the document could not be processed ({name})")
         if status == "error":
             raise SandboxFailure(f"document operation {operation} failed: {value}")
     log.warning("document_child_died", operation=operation, exitcode=exitcode)

@@ -145,12 +145,14 @@ def _extension_kind(filename: str | None) -> DocumentKind | None:
 
 def _text_kind(text: str, hinted: DocumentKind | None) -> DocumentKind:
     stripped = text.lstrip("\ufeff \t\r\n")
-    if hinted is not None and _compatible(hinted, stripped):
-        return hinted
-    if stripped[:1] in ("{", "[") and _looks_like_json(stripped):
+    # Structure the content declares itself (JSON, an HTML document) beats a name that
+    # says "text"; between the looser kinds, the name decides.
+    if stripped[:1] in ("{", "[") and _looks_like_json(stripped) and hinted is not DocumentKind.CSV:
         return DocumentKind.JSON
     if _HTML_START.match(stripped.encode("utf-8", "replace")[:4096]):
         return DocumentKind.HTML
+    if hinted is not None and _compatible(hinted, stripped):
+        return hinted
     if len(_MARKDOWN_SIGNS.findall(stripped[:HEAD_BYTES])) >= 2:
         return DocumentKind.MD
     if _looks_like_csv(stripped):

@@ -21,6 +21,8 @@ from services.ingest.worker.documents.kinds import DocumentKind
 from services.ingest.worker.documents.limits import DocumentLimits
 
 XLSX_MAX_ROWS = 1_048_575  # a sheet's rows, less the header
+# A JSON object is parsed whole up to this size (a larger one is read as NDJSON).
+_WHOLE_OBJECT_BYTES = 256 * 1024 * 1024
 
 
 def _polars() -> Any:
@@ -109,24 +111,16 @@ def _read_json(path: Path, limits: DocumentLimits) -> Any:
         return pl.read_json(path)
     if not head.startswith(b"{"):
         raise DocumentRejected("the JSON is neither an array nor an object")
-    first_line = head.split(b"\n", 1)[0].strip()
-    if first_line.endswith(b"}") and _is_json(first_line):
-        return pl.read_ndjson(path)
-    if path.stat().st_size > limits.max_output_bytes:
-        raise DocumentRejected("the JSON object is too large to read whole")
-    value = orjson.loads(path.read_bytes())
+    if path.stat().st_size > _WHOLE_OBJECT_BYTES:
+        return pl.read_ndjson(path)  # too big for one object: a stream of them
+    try:
+        value = orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError:
+        return pl.read_ndjson(path)  # one object per line
     arrays = [v for v in value.values() if isinstance(v, list)]
     if len(arrays) == 1 and all(isinstance(item, dict) for item in arrays[0]):
         return pl.DataFrame(arrays[0], infer_schema_length=10_000)
     return pl.DataFrame([value])
-
-
-def _is_json(data: bytes) -> bool:
-    try:
-        orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return False
-    return True
 
 
 def _flatten_nested(frame: Any) -> Any:

@@ -56,8 +56,11 @@ def _run_child(result_fd: int, payload: bytes) -> None:
             outcome = ("rejected", "processing the document needs more memory than allowed")
         except RecursionError:
             outcome = ("rejected", "the document is nested too deeply")
-        except Exception as exc:
+        except OSError as exc:  # the machine's fault (disk full, ...): worth a retry
             outcome = ("error", f"{type(exc).__name__}: {str(exc)[:300]}")
+        except Exception as exc:
+            # A library that chokes on this document will choke on every retry.
+            outcome = ("failed", (type(exc).__name__, str(exc)[:300]))
         data = pickle.dumps(outcome)
         with os.fdopen(result_fd, "wb") as result:
             result.write(data)

@@ -1,0 +1,5 @@
+"""Deterministic sample files for tests, benchmarks and the demo.
+
+Imports no service (import-linter keeps it so): samples write files that the services
+then read exactly as they would read a user's upload.
+"""
