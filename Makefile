@@ -47,7 +47,7 @@ up: setup system-packages
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy shared services gateway deploy
+	$(BIN)/mypy shared services gateway deploy samples
 	$(BIN)/lint-imports
 
 test: lint system-packages

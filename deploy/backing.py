@@ -1,6 +1,6 @@
-"""The backing services (PostgreSQL, Redis, S3 + SQS), started for real on loopback
+"""The backing services (PostgreSQL, Redis, S3, SQS), started for real on loopback
 without Docker or root: ``make up`` keeps their data under ``QUARRY_DATA_DIR``,
-the tests start throw-away ones.
+the tests start throw-away ones. S3 is SeaweedFS (on disk), SQS is moto.
 
 A component whose URL is configured (``DATABASE_URL``, ``REDIS_URL``,
 ``S3_ENDPOINT_URL`` / ``SQS_ENDPOINT_URL``) is used as it is; we start only the rest.
@@ -17,9 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deploy.moto_server import endpoint, launch_moto
-from deploy.object_store_snapshot import ObjectStoreSnapshot, kept_on_disk
+from deploy.object_store import StoreCredentials, launch_object_store
+from deploy.object_store import endpoint as store_endpoint
 from deploy.postgres import run_postgres
 from deploy.redis_server import run_redis
+from deploy.sqs_snapshot import QueueSnapshot, kept_on_disk
 
 DUMMY_AWS_CREDENTIAL = "testing"
 DEFAULT_AWS_REGION = "us-east-1"
@@ -64,7 +66,7 @@ def _logger(path: Path, console: bool) -> Callable[[str], None]:
         with path.open("a") as out:
             out.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
         if console:
-            print(f"{'snapshot':>9} | {line}", flush=True)
+            print(f"{'sqs-save':>9} | {line}", flush=True)
 
     return log
 
@@ -80,25 +82,42 @@ def start_backing(
     """Start what is not ``configured`` and wait until each answers; stop it all on exit,
     errors and Ctrl-C included.
 
-    ``persistent`` keeps PostgreSQL and Redis data under ``data_dir`` (durable settings)
-    and, when we start moto, its buckets, objects and queues in ``data_dir/s3`` and
-    ``data_dir/sqs`` (:mod:`deploy.object_store_snapshot`: restored before we yield,
-    saved every 30 s and on exit); otherwise PostgreSQL lives in a fresh temp dir with
-    fsync off, Redis and moto in memory. Logs go to ``data_dir/logs``.
+    ``persistent`` keeps PostgreSQL, Redis and S3 data under ``data_dir`` (durable
+    settings) and, when we start moto, its queues in ``data_dir/sqs``
+    (:mod:`deploy.sqs_snapshot`: restored before we yield, saved every 30 s and, with
+    pending messages, on exit); otherwise everything lives in fresh temp dirs
+    (PostgreSQL with fsync off, Redis and moto in memory). Logs go to ``data_dir/logs``.
     """
     configured = {k: v for k, v in (configured or {}).items() if v}
     logs = data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     started: list[str] = []
+    aws_key = configured.get("AWS_ACCESS_KEY_ID", DUMMY_AWS_CREDENTIAL)
+    aws_secret = configured.get("AWS_SECRET_ACCESS_KEY", DUMMY_AWS_CREDENTIAL)
     with ExitStack() as stack:
         s3_url = configured.get("S3_ENDPOINT_URL")
         sqs_url = configured.get("SQS_ENDPOINT_URL")
+        # The slowest to boot first: they start while the others do.
         moto = None
-        if s3_url is None or sqs_url is None:
-            # moto is the slowest to boot: let it start while the others do.
+        if sqs_url is None:
             moto = launch_moto(log_path=logs / "moto.log", console=console)
             stack.callback(moto.stop)
             started.append("moto")
+        store = None
+        if s3_url is None:
+            store_dir = (
+                data_dir / "object-store" if persistent else _throwaway_dir(stack, "quarry-s3-")
+            )
+            store = launch_object_store(
+                store_dir,
+                credentials=StoreCredentials(aws_key, aws_secret),
+                log_path=logs / "s3.log",
+                console=console,
+            )
+            # A throw-away store need not shut down cleanly (nor would a durable one lose
+            # an acknowledged object if it did not: tests/deploy/test_object_store.py).
+            stack.callback(store.stop, 30.0 if persistent else 0.5)
+            started.append("s3")
 
         database_url = configured.get("DATABASE_URL")
         if database_url is None:
@@ -121,18 +140,23 @@ def start_backing(
             )
             started.append("redis")
 
-        moto_url = endpoint(moto.wait()) if moto is not None else ""
-        if moto is not None and persistent:
-            # Entered after moto.stop was registered: the last snapshot runs before it.
-            store = ObjectStoreSnapshot(moto_url, data_dir)
-            stack.enter_context(kept_on_disk(store, log=_logger(logs / "snapshot.log", console)))
+        if store is not None:
+            s3_url = store_endpoint(store.wait())
+        if moto is not None:
+            sqs_url = endpoint(moto.wait())
+            if persistent:
+                # Entered after moto.stop was registered: the last snapshot runs before it.
+                queues = QueueSnapshot(sqs_url, data_dir)
+                stack.enter_context(kept_on_disk(queues, log=_logger(logs / "sqs.log", console)))
+        assert s3_url is not None
+        assert sqs_url is not None
         yield BackingServices(
             database_url=database_url,
             redis_url=redis_url,
-            s3_endpoint_url=s3_url or moto_url,
-            sqs_endpoint_url=sqs_url or moto_url,
+            s3_endpoint_url=s3_url,
+            sqs_endpoint_url=sqs_url,
             aws_region=configured.get("AWS_REGION", DEFAULT_AWS_REGION),
-            aws_access_key_id=configured.get("AWS_ACCESS_KEY_ID", DUMMY_AWS_CREDENTIAL),
-            aws_secret_access_key=configured.get("AWS_SECRET_ACCESS_KEY", DUMMY_AWS_CREDENTIAL),
+            aws_access_key_id=aws_key,
+            aws_secret_access_key=aws_secret,
             started=tuple(started),
         )

@@ -1,10 +1,9 @@
-"""moto in server mode: S3 and SQS over HTTP on loopback, for the same aioboto3 code
-that talks to AWS in production (``endpoint_url``).
+"""moto in server mode: SQS over HTTP on loopback, for the same aioboto3 code that
+talks to AWS in production (``endpoint_url``). (S3 is SeaweedFS: deploy/object_store.py.)
 
 It runs as a subprocess (``python -m moto.server``), not in-process, so it dies with
-the launcher. moto keeps its state in memory; ``make up`` saves it to disk and puts it
-back through the S3/SQS API (:mod:`deploy.object_store_snapshot`). moto's request
-recorder is no substitute: replayed multipart uploads get new random upload ids.
+the launcher. moto keeps its state in memory; ``make up`` saves the queues to disk and
+puts them back through the SQS API (:mod:`deploy.sqs_snapshot`).
 """
 
 from __future__ import annotations
@@ -34,12 +33,12 @@ def _answers(port: int) -> bool:
 
 
 def launch_moto(*, log_path: Path, console: bool = False) -> ServerLaunch:
-    """Start S3 + SQS on a free loopback port; ``.wait()`` for it (it takes ~2 s to
+    """Start SQS on a free loopback port; ``.wait()`` for it (it takes about 1 s to
     import, so the launcher boots the other servers meanwhile)."""
     if importlib.util.find_spec("moto.server") is None:
         raise StartupError(
             "moto is not installed: run `make up`/`make test` (they install the dev "
-            "dependencies), or set S3_ENDPOINT_URL and SQS_ENDPOINT_URL."
+            "dependencies), or set SQS_ENDPOINT_URL."
         )
     return ServerLaunch(
         lambda port: spawn(
@@ -49,6 +48,6 @@ def launch_moto(*, log_path: Path, console: bool = False) -> ServerLaunch:
             console=console,
         ),
         _answers,
-        what="moto (S3/SQS)",
+        what="moto (SQS)",
         timeout=60,
     )

@@ -182,7 +182,9 @@ def wait_until(
         time.sleep(interval)
 
 
-_PORT_TAKEN = re.compile(r"could not bind|Address already in use|Could not create server TCP")
+_PORT_TAKEN = re.compile(
+    r"could not bind|address already in use|Could not create server TCP", re.IGNORECASE
+)
 
 
 class ServerLaunch:
@@ -199,14 +201,16 @@ class ServerLaunch:
         timeout: float,
         interval: float = 0.05,
         attempts: int = 3,
+        pick_port: Callable[[], int] = free_port,
     ) -> None:
         self._start = start
+        self._pick_port = pick_port
         self._ready = ready
         self._what = what
         self._timeout = timeout
         self._interval = interval
         self._attempts_left = attempts - 1
-        self.port = free_port()
+        self.port = pick_port()
         self.process = start(self.port)
 
     def wait(self) -> int:
@@ -225,7 +229,7 @@ class ServerLaunch:
                 if self._attempts_left == 0 or not _PORT_TAKEN.search(self.process.log_tail()):
                     raise
                 self._attempts_left -= 1
-                self.port = free_port()
+                self.port = self._pick_port()
                 self.process = self._start(self.port)
                 continue
             except BaseException:  # Ctrl-C while waiting: leave nothing behind

@@ -1,5 +1,5 @@
 """S3 and SQS clients (aioboto3), configured by endpoint URL: AWS in production,
-a local S3/SQS server (moto) in development and tests."""
+local servers in development and tests (SeaweedFS for S3, moto for SQS)."""
 
 from __future__ import annotations
 
@@ -12,16 +12,20 @@ from botocore.config import Config
 from shared.settings import CommonSettings
 
 
-def _client_kwargs(settings: CommonSettings, endpoint_url: str | None) -> dict[str, Any]:
-    kwargs: dict[str, Any] = {
-        "region_name": settings.aws_region,
-        "config": Config(
-            connect_timeout=5,
-            read_timeout=max(30.0, settings.http_timeout_seconds),
-            retries={"max_attempts": 3, "mode": "standard"},
-            s3={"addressing_style": "path"},
-        ),
-    }
+def _client_kwargs(
+    settings: CommonSettings, endpoint_url: str | None, *, s3: bool = False
+) -> dict[str, Any]:
+    config = Config(
+        connect_timeout=5,
+        read_timeout=max(30.0, settings.http_timeout_seconds),
+        retries={"max_attempts": 3, "mode": "standard"},
+    )
+    if s3:
+        # SigV4 for presigned URLs too: botocore may presign with the deprecated SigV2
+        # for a custom endpoint, which SeaweedFS refuses once a
+        # response-content-disposition is signed.
+        config = config.merge(Config(s3={"addressing_style": "path"}, signature_version="s3v4"))
+    kwargs: dict[str, Any] = {"region_name": settings.aws_region, "config": config}
     if endpoint_url:
         kwargs["endpoint_url"] = endpoint_url
     if settings.aws_access_key_id:
@@ -34,7 +38,7 @@ async def open_s3(stack: AsyncExitStack, settings: CommonSettings) -> Any:
     """An S3 client owned by ``stack`` (one per process, closed with the lifespan)."""
     session = aioboto3.Session()
     return await stack.enter_async_context(
-        session.client("s3", **_client_kwargs(settings, settings.s3_endpoint_url))
+        session.client("s3", **_client_kwargs(settings, settings.s3_endpoint_url, s3=True))
     )
 
 

@@ -1,7 +1,7 @@
 """Session fixtures for every test: real backing servers and the whole platform,
 started by the same code as ``make up`` (``deploy.backing``, ``deploy.platform``).
 
-- ``backing``: PostgreSQL, Redis and moto (S3 + SQS) on free loopback ports.
+- ``backing``: PostgreSQL, Redis, S3 (SeaweedFS) and SQS (moto) on free loopback ports.
 - ``platform_env`` / ``platform``: every process of docs/DESIGN.md, started once.
 - ``gateway_client``: an ``httpx.AsyncClient`` on the gateway, with its own client IP.
 - ``unique``: a short random suffix for usernames and other unique names.
@@ -29,7 +29,7 @@ TRUSTED_PROXIES = ["127.0.0.1/32", "::1/128"]
 
 @pytest.fixture(scope="session")
 def backing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackingServices]:
-    """Throw-away PostgreSQL (database ``quarry``), Redis and S3/SQS for the session."""
+    """Throw-away PostgreSQL (database ``quarry``), Redis, S3 and SQS for the session."""
     with start_backing(tmp_path_factory.mktemp("backing"), persistent=False) as services:
         yield services
 

@@ -22,6 +22,18 @@ class WeakPassword(BadRequest):
     default_message = "Password does not meet the password policy"
 
 
+class EmailNotAllowed(BadRequest):
+    code = "email_not_allowed"
+    default_message = (
+        "This e-mail address mixes look-alike characters from different scripts; "
+        "use the address as your provider spells it"
+    )
+
+
+class RegistrationThrottled(RateLimited):
+    """Too many registrations from one client (they tell whether names are taken)."""
+
+
 class PasswordMismatch(BadRequest):
     code = "password_mismatch"
     default_message = "Passwords do not match"

@@ -70,6 +70,9 @@ class User(Base):
     )
     username: Mapped[str] = mapped_column(String(150), nullable=False)
     email: Mapped[str] = mapped_column(String(320), nullable=False)
+    # NFKC + case-folded (services.auth.security.emails): what uniqueness and e-mail
+    # logins compare.
+    email_normalized: Mapped[str] = mapped_column(String(400), nullable=False)
     display_name: Mapped[str] = mapped_column(String(200), nullable=False)
     # NULL for machine accounts that never log in with a password.
     password_hash: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -91,9 +94,10 @@ class User(Base):
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
-# Case-insensitive uniqueness: "Alice" and "alice" are one account.
+# Case-insensitive uniqueness: "Alice" and "alice" are one account; e-mail addresses
+# are unique in their normalised form (compatibility characters and case folded).
 Index("uq_users_username_lower", func.lower(User.username), unique=True)
-Index("uq_users_email_lower", func.lower(User.email), unique=True)
+Index("uq_users_email_normalized", User.email_normalized, unique=True)
 
 
 class LoginSession(Base):

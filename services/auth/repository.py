@@ -64,22 +64,22 @@ class AuthRepository:
         stmt = select(User).where(func.lower(User.username) == username.lower())
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
-    async def user_by_email(self, email: str) -> User | None:
-        stmt = select(User).where(func.lower(User.email) == email.lower())
+    async def user_by_email(self, email_normalized: str) -> User | None:
+        stmt = select(User).where(User.email_normalized == email_normalized)
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
-    async def taken(self, username: str, email: str) -> tuple[bool, bool]:
-        """Whether the username and the email are already registered (case-insensitive)."""
-        stmt = select(func.lower(User.username), func.lower(User.email)).where(
+    async def taken(self, username: str, email_normalized: str) -> tuple[bool, bool]:
+        """Whether the username (case-insensitive) and the normalised e-mail are registered."""
+        stmt = select(func.lower(User.username), User.email_normalized).where(
             or_(
                 func.lower(User.username) == username.lower(),
-                func.lower(User.email) == email.lower(),
+                User.email_normalized == email_normalized,
             )
         )
         rows = (await self.session.execute(stmt)).all()
         return (
             any(r[0] == username.lower() for r in rows),
-            any(r[1] == email.lower() for r in rows),
+            any(r[1] == email_normalized for r in rows),
         )
 
     async def lock_user(self, user_id: uuid.UUID) -> None:

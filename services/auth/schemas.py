@@ -10,12 +10,14 @@ from pydantic import AfterValidator, BaseModel, EmailStr, Field, WithJsonSchema
 
 from shared.identity import Role
 from shared.internal import MAX_INTROSPECTED_CREDENTIAL
+from shared.permissions import KEY_PERMISSIONS
 
 _USERNAME = re.compile(r"^[A-Za-z0-9_.\-]{3,150}$")
 
 
 def _username(value: str) -> str:
-    if not _USERNAME.match(value):
+    # fullmatch: "$" alone would let a trailing newline through.
+    if not _USERNAME.fullmatch(value):
         raise ValueError(
             "Username must be 3-150 characters: letters, digits, '.', '_' and '-' only"
         )
@@ -45,6 +47,12 @@ def _storable_time(value: datetime | None) -> datetime | None:
     return value
 
 
+def _known_permission(value: str) -> str:
+    if value not in KEY_PERMISSIONS:
+        raise ValueError(f"Unknown permission; use one of: {', '.join(sorted(KEY_PERMISSIONS))}")
+    return value
+
+
 # Free text that is stored or looked up in the database.
 Text = Annotated[str, AfterValidator(_storable)]
 LoginName = Annotated[Text, Field(min_length=1, max_length=320)]
@@ -53,7 +61,12 @@ StorableTime = Annotated[datetime | None, AfterValidator(_storable_time)]
 # here only a sanity bound, so an absurd body fails validation early.
 Password = Annotated[str, Field(min_length=1, max_length=1024)]
 TotpCode = Annotated[str | None, Field(max_length=16)]
-Permission = Annotated[str, Field(pattern=r"^(\*|[a-z][a-z0-9_.:\-]{0,63})$")]
+# The vocabulary is shared.permissions; anything else is a validation error.
+Permission = Annotated[
+    str,
+    AfterValidator(_known_permission),
+    WithJsonSchema({"type": "string", "enum": sorted(KEY_PERMISSIONS)}),
+]
 
 
 class MessageOut(BaseModel):

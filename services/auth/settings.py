@@ -53,6 +53,11 @@ class AuthSettings(CommonSettings):
     login_delay_after_failures: int = Field(10, ge=0)
     login_delay_cap_seconds: float = Field(60.0, ge=0)
 
+    # Registrations (every attempt, whatever its answer) per client per window: a
+    # registration tells whether a name is taken, so it must not enumerate at speed.
+    registration_max_per_client: int = Field(10, ge=1)
+    registration_window_seconds: int = Field(3600, ge=1)
+
     totp_issuer: str = "Quarry"
 
     # /internal/revocations?since=<cursor> repeats this much before the cursor, so a

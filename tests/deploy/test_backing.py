@@ -139,10 +139,28 @@ def reachable_dir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
+async def stored_objects(services: BackingServices, put: str) -> list[str]:
+    """Put an object named ``put`` (creating the bucket once) and list the bucket."""
+    async with aioboto3.Session().client(
+        "s3",
+        endpoint_url=services.s3_endpoint_url,
+        region_name=services.aws_region,
+        aws_access_key_id=services.aws_access_key_id,
+        aws_secret_access_key=services.aws_secret_access_key,
+    ) as s3:
+        if put == "first":
+            await s3.create_bucket(Bucket="kept")
+        await s3.put_object(Bucket="kept", Key=put, Body=put.encode())
+        listed = await s3.list_objects_v2(Bucket="kept")
+        return sorted(o["Key"] for o in listed["Contents"])
+
+
 async def test_persistent_data_survives_a_restart(reachable_dir: Path) -> None:
     counts = []
-    for _ in range(2):
+    objects = []
+    for run in ("first", "second"):
         with start_backing(reachable_dir, persistent=True) as services:
+            objects.append(await stored_objects(services, run))
             conn = await asyncpg.connect(plain_url(services.database_url))
             try:
                 await conn.execute("CREATE TABLE IF NOT EXISTS kept (v text)")
@@ -156,5 +174,6 @@ async def test_persistent_data_survives_a_restart(reachable_dir: Path) -> None:
             finally:
                 await redis.aclose()
     assert counts == [1, 1, 2, 2]
+    assert objects == [["first"], ["first", "second"]]
     assert (reachable_dir / "postgres" / "PG_VERSION").is_file()
     assert (reachable_dir / "redis" / "appendonly.aof").exists()

@@ -15,7 +15,7 @@ import pytest
 from deploy.topology import PROCESSES
 
 ROOT = Path(__file__).resolve().parents[2]
-BACKING = {"postgres", "redis", "moto"}
+BACKING = {"postgres", "redis", "s3", "moto"}
 
 
 def docker_compose() -> Path:

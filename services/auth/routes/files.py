@@ -36,13 +36,24 @@ router = APIRouter(prefix="/auth", tags=["Files: authentication"])
     "/registration",
     status_code=201,
     response_model=FilesRegistered,
-    responses=errors({400: "Passwords differ or weak password", 409: "The account exists"}),
+    responses=errors(
+        {
+            400: "Passwords differ, weak password or a look-alike e-mail address",
+            409: "The account exists",
+            429: "Too many registrations from this client",
+        }
+    ),
 )
-async def registration(body: FilesRegistration, accounts: AccountsDep) -> FilesRegistered:
+async def registration(
+    body: FilesRegistration, accounts: AccountsDep, client: ClientDep
+) -> FilesRegistered:
     if body.password != body.password1:
         raise PasswordMismatch()
     registration = await accounts.register(
-        username=body.username, email=str(body.email), password=body.password
+        username=body.username,
+        email=str(body.email),
+        password=body.password,
+        client_ip=client.ip,
     )
     user = registration.user
     return FilesRegistered(

@@ -48,13 +48,17 @@ router = APIRouter(prefix="/auth", tags=["Profile: authentication"])
     response_model=ProfileRegistered,
     responses=errors(
         {
-            400: "Malformed body, weak password, or the account exists",
+            400: "Malformed body, weak password, a look-alike e-mail, or the account exists",
             403: "Only an administrator may register this role",
+            429: "Too many registrations from this client",
         }
     ),
 )
 async def register(
-    body: ProfileRegistration, accounts: AccountsDep, caller: OptionalPrincipalDep
+    body: ProfileRegistration,
+    accounts: AccountsDep,
+    caller: OptionalPrincipalDep,
+    client: ClientDep,
 ) -> ProfileRegistered:
     """Register. ``role`` other than ``user`` needs an administrator's credentials (else 403).
     A duplicate username or email answers 400 ``{"detail": "Username already exists"}``."""
@@ -65,6 +69,7 @@ async def register(
             password=body.password,
             role=body.role,
             creator=caller,
+            client_ip=client.ip,
         )
     user = registration.user
     return ProfileRegistered(

@@ -27,11 +27,20 @@ router = APIRouter(prefix="/api/auth", tags=["PyAnalypt: authentication"])
     "/register/",
     status_code=201,
     response_model=PyRegistered,
-    responses=errors({400: "Malformed body or weak password", 409: "The account exists"}),
+    responses=errors(
+        {
+            400: "Malformed body, weak password or a look-alike e-mail address",
+            409: "The account exists",
+            429: "Too many registrations from this client",
+        }
+    ),
 )
-async def register(body: PyRegistration, accounts: AccountsDep) -> PyRegistered:
+async def register(body: PyRegistration, accounts: AccountsDep, client: ClientDep) -> PyRegistered:
     registration = await accounts.register(
-        username=body.username, email=str(body.email), password=body.password
+        username=body.username,
+        email=str(body.email),
+        password=body.password,
+        client_ip=client.ip,
     )
     return PyRegistered(username=registration.user.username, email=registration.user.email)
 

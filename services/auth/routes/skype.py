@@ -24,9 +24,16 @@ router = APIRouter(tags=["Skype: authentication"])
 @router.post(
     "/api/register",
     response_model=UserProfile,
-    responses=errors({400: "Malformed body, weak password, or the account exists"}),
+    responses=errors(
+        {
+            400: "Malformed body, weak password, a look-alike e-mail, or the account exists",
+            429: "Too many registrations from this client",
+        }
+    ),
 )
-async def register(body: SkypeRegistration, accounts: AccountsDep) -> UserProfile:
+async def register(
+    body: SkypeRegistration, accounts: AccountsDep, client: ClientDep
+) -> UserProfile:
     """Register; the answer carries the account's API key in full, the only time it is shown.
 
     A taken username or email is a 400 ``{"error": ...}``: the spec's only client error here.
@@ -38,6 +45,7 @@ async def register(body: SkypeRegistration, accounts: AccountsDep) -> UserProfil
             password=body.password,
             display_name=body.display_name,
             with_skype_key=True,
+            client_ip=client.ip,
         )
     user = registration.user
     return UserProfile(

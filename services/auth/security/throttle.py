@@ -37,7 +37,7 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from services.auth.errors import LoginThrottled
+from services.auth.errors import LoginThrottled, RegistrationThrottled
 from shared.errors import ServiceUnavailable
 
 NAMESPACE = "auth-login"
@@ -94,11 +94,17 @@ def _unavailable(exc: Exception) -> ServiceUnavailable:
     return error
 
 
-def _refusal(retry_after: float, limit: int, window: float, message: str) -> LoginThrottled:
+def _refusal(
+    retry_after: float,
+    limit: int,
+    window: float,
+    message: str,
+    error: type[LoginThrottled | RegistrationThrottled] = LoginThrottled,
+) -> LoginThrottled | RegistrationThrottled:
     """The 429, with headers that describe the throttle that refused (not a gateway bucket)."""
     retry_after = max(retry_after, 1.0)
     reset = int(time.time() + retry_after + 0.999)
-    return LoginThrottled(
+    return error(
         retry_after,
         limit=limit,
         window=int(window),
@@ -215,3 +221,35 @@ class LoginThrottle:
                     delay,
                     "Too many failed login attempts for this account: slow down.",
                 )
+
+
+class RegistrationLimiter:
+    """Registrations per client (IPv4 address or IPv6 /64) in a moving window.
+
+    A registration answers whether a username or e-mail is taken (the specs document
+    those answers), so without a limit it enumerates accounts at the speed of the
+    network. Every attempt counts, whatever its outcome; counting and checking are one
+    atomic step (``limits``' hit), so parallel attempts cannot pass it together.
+    """
+
+    def __init__(self, storage: RedisStorage, *, per_client: int, window_seconds: int) -> None:
+        self._limiter = MovingWindowRateLimiter(storage)
+        self._item = RateLimitItemPerSecond(per_client, window_seconds)
+
+    async def hit(self, ip: str | None) -> None:
+        """Count one attempt of the client at ``ip``; :class:`RegistrationThrottled`
+        (429) past the limit, 503 without Redis."""
+        key = f"register:{client_key(ip)}"
+        try:
+            if await self._limiter.hit(self._item, NAMESPACE, key):
+                return
+            stats = await self._limiter.get_window_stats(self._item, NAMESPACE, key)
+        except RedisError as exc:
+            raise _unavailable(exc) from exc
+        raise _refusal(
+            stats.reset_time - time.time(),
+            self._item.amount,
+            self._item.get_expiry(),
+            "Too many registrations from your network.",
+            RegistrationThrottled,
+        )

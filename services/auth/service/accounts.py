@@ -18,6 +18,7 @@ from services.auth.models import ApiKey, User
 from services.auth.repository import AuthRepository
 from services.auth.security.access_tokens import Identity
 from services.auth.security.credentials import new_skype_key_row, preview
+from services.auth.security.emails import canonical_email, check_unambiguous, normalized_email
 from services.auth.security.passwords import check_password_policy
 from services.auth.service.runtime import AuthRuntime
 from shared.errors import Forbidden, InvalidToken
@@ -84,6 +85,18 @@ class AccountService:
             raise AccountDisabled()
         return user
 
+    async def _is_admin(self, caller: Principal | None) -> bool:
+        """Whether the caller is an administrator now (its account, not only its token)."""
+        if caller is None or not (caller.has_scope("admin") or caller.has_scope("*")):
+            return False
+        if caller.role is not Role.ADMIN:
+            return False
+        try:
+            account = await self.current_user(caller)
+        except (InvalidToken, AccountDisabled):
+            return False
+        return Role(account.role) is Role.ADMIN
+
     async def _check_role(self, role: Role, creator: Principal | None) -> None:
         if role is Role.USER:
             return
@@ -105,12 +118,21 @@ class AccountService:
         role: Role = Role.USER,
         creator: Principal | None = None,
         with_skype_key: bool = False,
+        client_ip: str | None = None,
     ) -> Registration:
         """Create an account. A ``user`` gets a personal client (tenant); the admin and
-        service accounts an administrator creates join the administrator's client."""
+        service accounts an administrator creates join the administrator's client.
+
+        Every attempt counts against the client's registration limit (429 past it),
+        except an administrator's."""
+        if not await self._is_admin(creator):
+            await self.rt.registrations.hit(client_ip)
         await self._check_role(role, creator)
+        email = canonical_email(email)
+        check_unambiguous(email)
         check_password_policy(password, username=username, email=email)
-        username_taken, email_taken = await self.repo.taken(username, email)
+        email_key = normalized_email(email)
+        username_taken, email_taken = await self.repo.taken(username, email_key)
         if username_taken or username.lower() == self.rt.settings.dev_username.lower():
             raise AccountExists("Username already exists")
         if email_taken:
@@ -127,6 +149,7 @@ class AccountService:
                     client_id=client_id,
                     username=username,
                     email=email,
+                    email_normalized=email_key,
                     display_name=display_name or username,
                     password_hash=password_hash,
                     role=role.value,

@@ -15,6 +15,7 @@ from services.auth.security.credentials import key_sid, new_api_key_row, new_sky
 from services.auth.service.accounts import AccountService, parse_uuid, require_full_access
 from services.auth.service.runtime import AuthRuntime
 from shared.identity import Principal, Role
+from shared.permissions import role_allows
 
 
 class ApiKeyService:
@@ -35,8 +36,11 @@ class ApiKeyService:
         """A new ``pk_`` key for the caller; the full key is returned only here."""
         user = await self.accounts.current_user(principal)
         granted = list(dict.fromkeys(permissions))
-        # A key never carries more than its creator holds (a read-only key cannot mint "*").
-        if not all(principal.has_scope(p) for p in granted):
+        # A key never carries more than its creator holds: what the creating credential
+        # may do (a read-only key cannot mint "*") and what the account's role allows
+        # now (a user cannot mint "admin"; a demoted admin's old token neither).
+        role = Role(user.role)
+        if not all(principal.has_scope(p) and role_allows(role, p) for p in granted):
             raise PermissionNotAllowed()
         # A past expiry is accepted (the spec's own example now lies in the past): the
         # key is created already expired, and the route says so in its warning.

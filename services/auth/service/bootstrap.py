@@ -18,10 +18,11 @@ from services.auth.models import User
 from services.auth.repository import AuthRepository
 from services.auth.security.access_tokens import AccessTokenIssuer, Identity
 from services.auth.security.credentials import DEV_KEY_SID
+from services.auth.security.emails import canonical_email, normalized_email
 from services.auth.security.encryption import SecretBox
 from services.auth.security.passwords import PasswordHasher, check_password_policy
 from services.auth.security.signing_keys import SigningKeyStore
-from services.auth.security.throttle import LoginThrottle, ThrottlePolicy
+from services.auth.security.throttle import LoginThrottle, RegistrationLimiter, ThrottlePolicy
 from services.auth.service.accounts import identity_for
 from services.auth.service.revocations import RevocationRelay
 from services.auth.service.runtime import AuthRuntime, key_retention_seconds
@@ -103,6 +104,11 @@ async def build_runtime(
         revocations=revocations,
         relay=RevocationRelay(sessions, redis),
         throttle=LoginThrottle(storage, redis, throttle_policy(settings)),
+        registrations=RegistrationLimiter(
+            storage,
+            per_client=settings.registration_max_per_client,
+            window_seconds=settings.registration_window_seconds,
+        ),
     )
     runtime.dev_identity = await ensure_dev_user(runtime)
     await ensure_bootstrap_admin(runtime)
@@ -146,6 +152,9 @@ async def ensure_dev_user(runtime: AuthRuntime) -> Identity | None:
                     client_id=client.id,
                     username=settings.dev_username,
                     email=f"{settings.dev_username}@dev.quarry.invalid",
+                    email_normalized=normalized_email(
+                        f"{settings.dev_username}@dev.quarry.invalid"
+                    ),
                     display_name="Development service account",
                     password_hash=None,  # no password: reachable only through the key
                     role=Role.SERVICE.value,
@@ -180,7 +189,10 @@ async def create_admin(
     async with sessions() as session:
         repo = AuthRepository(session)
         await repo.lock("bootstrap-admin")
-        existing = await repo.user_by_username(username) or await repo.user_by_email(email)
+        email = canonical_email(email)
+        existing = await repo.user_by_username(username) or await repo.user_by_email(
+            normalized_email(email)
+        )
         if existing is not None:
             return existing, False
         client = await repo.add_client(f"{username} (administration)", personal=False)
@@ -190,6 +202,7 @@ async def create_admin(
                 client_id=client.id,
                 username=username,
                 email=email,
+                email_normalized=normalized_email(email),
                 display_name=username,
                 password_hash=password_hash,
                 role=Role.ADMIN.value,

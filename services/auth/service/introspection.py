@@ -21,7 +21,8 @@ from services.auth.service.accounts import identity_for
 from services.auth.service.revocations import feed_since
 from services.auth.service.runtime import AuthRuntime
 from services.auth.service.sessions import idle_expiry
-from shared.identity import AuthMethod
+from shared.identity import AuthMethod, Role
+from shared.permissions import role_allows
 
 
 class IntrospectionService:
@@ -67,7 +68,11 @@ class IntrospectionService:
         if key.last_used_at is None or key.last_used_at < stale_before:
             await self.repo.touch_api_key(key.id, now, stale_before=stale_before)
             await self.db.commit()
-        identity = identity_for(user, key_sid(key.id), AuthMethod.API_KEY, tuple(key.permissions))
+        # What the role no longer allows (a demoted owner, a key from before the check)
+        # is dropped rather than honoured.
+        role = Role(user.role)
+        scopes = tuple(p for p in key.permissions if role_allows(role, p))
+        identity = identity_for(user, key_sid(key.id), AuthMethod.API_KEY, scopes)
         return await self.rt.issuer.issue(identity, ttl)
 
     async def session(self, raw: str) -> IssuedToken | None:

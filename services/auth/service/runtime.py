@@ -15,7 +15,7 @@ from services.auth.security.access_tokens import AccessTokenIssuer, Identity
 from services.auth.security.encryption import SecretBox
 from services.auth.security.passwords import PasswordHasher
 from services.auth.security.signing_keys import SigningKeyStore
-from services.auth.security.throttle import LoginThrottle
+from services.auth.security.throttle import LoginThrottle, RegistrationLimiter
 from services.auth.service.revocations import (
     PendingRevocation,
     RevocationRelay,
@@ -41,6 +41,7 @@ class AuthRuntime:
     verifier: TokenVerifier
     revocations: RevocationList
     throttle: LoginThrottle
+    registrations: RegistrationLimiter
     relay: RevocationRelay
     # The development key's principal; None when no API_KEY is configured.
     dev_identity: Identity | None = None

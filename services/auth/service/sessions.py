@@ -24,6 +24,7 @@ from services.auth.models import LoginSession, User
 from services.auth.repository import AuthRepository
 from services.auth.security.access_tokens import IssuedToken
 from services.auth.security.credentials import DEV_KEY_SID, digest, key_usable, new_opaque_token
+from services.auth.security.emails import normalized_email
 from services.auth.service.accounts import (
     AccountService,
     identity_for,
@@ -78,7 +79,7 @@ class SessionService:
         """
         identifier = identifier.strip()
         user = await (
-            self.repo.user_by_email(identifier)
+            self.repo.user_by_email(normalized_email(identifier))
             if "@" in identifier
             else self.repo.user_by_username(identifier)
         )

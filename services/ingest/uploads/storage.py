@@ -98,7 +98,7 @@ class StreamingObjectWriter:
         rest = bytes(self._buffer)
         self._buffer = bytearray()
         if self._upload_id is None:
-            await self._hash(rest)
+            await self._hash(rest, self._hashing)
             await self._s3.put_object(
                 Bucket=self.bucket,
                 Key=self.key,
@@ -145,10 +145,9 @@ class StreamingObjectWriter:
         if self._failure is not None:
             raise self._failure
 
-    async def _hash(self, data: bytes) -> None:
-        previous = self._hashing
+    async def _hash(self, data: bytes, previous: asyncio.Task[None] | None) -> None:
         if previous is not None:
-            await previous
+            await previous  # digests are chained: in order
         if data:
             await asyncio.to_thread(self._hasher.update, data)
 
@@ -162,7 +161,7 @@ class StreamingObjectWriter:
             )
             self._upload_id = created["UploadId"]
         # Hash in order, in the background, while the part travels.
-        self._hashing = asyncio.create_task(self._hash(part))
+        self._hashing = asyncio.create_task(self._hash(part, self._hashing))
         await self._slots.acquire()
         self._raise_failure()
         self._last_part += 1

@@ -60,14 +60,14 @@ async def _admin_sql(database_url: str, statement: str) -> None:
 
 
 @asynccontextmanager
-async def fresh_database(server_url: str) -> AsyncIterator[str]:
-    """A new database on the backing server, migrated to head; dropped on exit."""
+async def fresh_database(server_url: str, revision: str = "head") -> AsyncIterator[str]:
+    """A new database on the backing server, migrated to ``revision``; dropped on exit."""
     name = f"auth_test_{uuid.uuid4().hex[:12]}"
     await _admin_sql(server_url, f'CREATE DATABASE "{name}"')
     url = make_url(async_url(server_url)).set(database=name)
     rendered = url.render_as_string(hide_password=False)
     try:
-        await asyncio.to_thread(upgrade, MIGRATIONS, rendered, SCHEMA)
+        await asyncio.to_thread(upgrade, MIGRATIONS, rendered, SCHEMA, revision)
         yield rendered
     finally:
         await _admin_sql(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

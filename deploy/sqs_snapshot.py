@@ -1,20 +1,17 @@
-"""moto keeps S3 and SQS in memory; ``make up`` keeps them on disk through its API.
+"""moto keeps SQS in memory; ``make up`` keeps the queues on disk through its API.
 
 Layout under the data directory::
 
-    s3/<bucket>/index.json      key -> file, ETag, size, content type, metadata, headers
-    s3/<bucket>/objects/<id>    one object's bytes
     sqs/queues.json             every queue: name, attributes (redrive policy...), tags
     sqs/messages.json           messages pending at the last graceful stop, until restored
 
-:meth:`ObjectStoreSnapshot.snapshot` is incremental: an object whose ETag and size
-are unchanged is not read again, files of deleted objects and buckets are removed.
-Bodies are streamed in 1 MiB chunks both ways. SQS messages cannot be read without
-receiving them, so they are saved only by the final snapshot (``messages=True``, after
-the platform's processes stopped): it receives every visible message. Messages
-in flight (received, not deleted) or delayed at that moment are not saved; restored
-messages start with a receive count of 0. Objects get new ``LastModified`` dates,
-and an object first written by a multipart upload gets a plain MD5 ETag.
+Queue definitions are saved every 30 s and at the end. SQS messages cannot be read
+without receiving them, so they are saved only by the final snapshot
+(``messages=True``, after the platform's processes stopped): it receives every
+visible message. Messages in flight (received, not deleted) or delayed at that moment
+are not saved, nor any after a ``kill -9``; restored messages start with a receive
+count of 0. This goes once the jobs outbox rebuilds queued jobs from PostgreSQL.
+(S3 needs nothing of the kind: SeaweedFS keeps objects on disk, deploy/object_store.py.)
 """
 
 from __future__ import annotations
@@ -22,23 +19,18 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
 
-CHUNK = 1 << 20
 SNAPSHOT_INTERVAL = 30.0
-_HEADERS = ("CacheControl", "ContentDisposition", "ContentEncoding", "ContentLanguage")
 # Attributes CreateQueue accepts (the rest of GetQueueAttributes is read-only).
 _QUEUE_ATTRIBUTES = (
     "DelaySeconds",
@@ -60,22 +52,12 @@ _IN_FLIGHT_SECONDS = 43200  # drained messages must not come back during the dra
 class SnapshotStats:
     """What one snapshot or restore did."""
 
-    buckets: int = 0
-    objects_written: int = 0
-    objects_kept: int = 0
-    objects_removed: int = 0
-    bytes_written: int = 0
     queues: int = 0
     messages: int = 0
     seconds: float = 0.0
 
     def summary(self) -> str:
-        return (
-            f"{self.buckets} buckets, {self.objects_written} objects written "
-            f"({self.bytes_written / CHUNK:.1f} MiB), {self.objects_kept} unchanged, "
-            f"{self.objects_removed} removed; {self.queues} queues, {self.messages} messages; "
-            f"{self.seconds:.2f} s"
-        )
+        return f"{self.queues} queues, {self.messages} messages; {self.seconds:.2f} s"
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -93,13 +75,9 @@ def _read_json(path: Path) -> Any:
         return None
 
 
-def _error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
 @dataclass
-class ObjectStoreSnapshot:
-    """Save moto's buckets, objects and queues under ``directory`` and put them back."""
+class QueueSnapshot:
+    """Save moto's queues (and, at the end, their messages) under ``directory``."""
 
     endpoint_url: str
     directory: Path
@@ -109,102 +87,30 @@ class ObjectStoreSnapshot:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
-    def s3_dir(self) -> Path:
-        return self.directory / "s3"
-
-    @property
     def sqs_dir(self) -> Path:
         return self.directory / "sqs"
 
-    def _client(self, service: Literal["s3", "sqs"]) -> Any:
+    def _client(self) -> Any:
         return boto3.session.Session().client(
-            service,
+            "sqs",
             endpoint_url=self.endpoint_url,
             region_name=self.region,
             aws_access_key_id=self.access_key_id,
             aws_secret_access_key=self.secret_access_key,
-            config=Config(
-                s3={"addressing_style": "path"}, retries={"max_attempts": 3, "mode": "standard"}
-            ),
+            config=Config(retries={"max_attempts": 3, "mode": "standard"}),
         )
 
     # -- snapshot -------------------------------------------------------------------
 
     def snapshot(self, *, messages: bool = False) -> SnapshotStats:
-        """Bring the files up to date with moto; ``messages`` also drains every queue
-        into ``sqs/messages.json`` (only when nothing else consumes them any more)."""
+        """Save the queue definitions; ``messages`` also drains every queue into
+        ``sqs/messages.json`` (only when nothing else consumes them any more)."""
         with self._lock:
             started = time.monotonic()
             stats = SnapshotStats()
-            self._snapshot_s3(self._client("s3"), stats)
-            self._snapshot_sqs(self._client("sqs"), stats, messages=messages)
+            self._snapshot_sqs(self._client(), stats, messages=messages)
             stats.seconds = time.monotonic() - started
             return stats
-
-    def _snapshot_s3(self, s3: Any, stats: SnapshotStats) -> None:
-        buckets = [b["Name"] for b in s3.list_buckets().get("Buckets", [])]
-        for bucket in buckets:
-            self._snapshot_bucket(s3, bucket, stats)
-        stats.buckets = len(buckets)
-        if self.s3_dir.is_dir():
-            for stale in self.s3_dir.iterdir():
-                if stale.is_dir() and stale.name not in buckets:
-                    old = _read_json(stale / "index.json") or {}
-                    stats.objects_removed += len(old.get("objects", {}))
-                    shutil.rmtree(stale)
-
-    def _snapshot_bucket(self, s3: Any, bucket: str, stats: SnapshotStats) -> None:
-        bucket_dir = self.s3_dir / bucket
-        objects_dir = bucket_dir / "objects"
-        objects_dir.mkdir(parents=True, exist_ok=True)
-        old = _read_json(bucket_dir / "index.json") or {}
-        old_objects: dict[str, dict[str, Any]] = old.get("objects", {})
-        location = s3.get_bucket_location(Bucket=bucket).get("LocationConstraint")
-        objects: dict[str, dict[str, Any]] = {}
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-            for listed in page.get("Contents", []):
-                key: str = listed["Key"]
-                previous = old_objects.get(key)
-                if (
-                    previous is not None
-                    and previous["etag"] == listed["ETag"]
-                    and previous["size"] == listed["Size"]
-                    and (objects_dir / previous["file"]).is_file()
-                ):
-                    objects[key] = previous
-                    stats.objects_kept += 1
-                    continue
-                entry = self._download(s3, bucket, key, objects_dir)
-                if entry is not None:  # else deleted since the listing
-                    objects[key] = entry
-                    stats.objects_written += 1
-                    stats.bytes_written += entry["size"]
-        _write_json(bucket_dir / "index.json", {"location": location, "objects": objects})
-        stats.objects_removed += len(old_objects.keys() - objects.keys())
-        referenced = {entry["file"] for entry in objects.values()}
-        for path in objects_dir.iterdir():
-            if path.name not in referenced:
-                path.unlink()
-
-    def _download(self, s3: Any, bucket: str, key: str, objects_dir: Path) -> dict[str, Any] | None:
-        try:
-            response = s3.get_object(Bucket=bucket, Key=key)
-        except ClientError as exc:
-            if _error_code(exc) in ("NoSuchKey", "404"):
-                return None
-            raise
-        name = uuid.uuid4().hex
-        with (objects_dir / name).open("wb") as out:
-            for chunk in response["Body"].iter_chunks(CHUNK):
-                out.write(chunk)
-        return {
-            "file": name,
-            "etag": response["ETag"],
-            "size": response["ContentLength"],
-            "content_type": response.get("ContentType"),
-            "metadata": response.get("Metadata", {}),
-            "headers": {h: response[h] for h in _HEADERS if response.get(h)},
-        }
 
     def _snapshot_sqs(self, sqs: Any, stats: SnapshotStats, *, messages: bool) -> None:
         queues = []
@@ -242,45 +148,13 @@ class ObjectStoreSnapshot:
     # -- restore --------------------------------------------------------------------
 
     def restore(self) -> SnapshotStats:
-        """Put every saved bucket, object, queue and pending message back into a fresh moto."""
+        """Put every saved queue and pending message back into a fresh moto."""
         with self._lock:
             started = time.monotonic()
             stats = SnapshotStats()
-            if self.s3_dir.is_dir():
-                s3 = self._client("s3")
-                for bucket_dir in sorted(self.s3_dir.iterdir()):
-                    if (bucket_dir / "index.json").is_file():
-                        self._restore_bucket(s3, bucket_dir, stats)
-            self._restore_sqs(self._client("sqs"), stats)
+            self._restore_sqs(self._client(), stats)
             stats.seconds = time.monotonic() - started
             return stats
-
-    def _restore_bucket(self, s3: Any, bucket_dir: Path, stats: SnapshotStats) -> None:
-        bucket = bucket_dir.name
-        index = _read_json(bucket_dir / "index.json")
-        create: dict[str, Any] = {"Bucket": bucket}
-        if index.get("location"):
-            create["CreateBucketConfiguration"] = {"LocationConstraint": index["location"]}
-        try:
-            s3.create_bucket(**create)
-        except ClientError as exc:
-            if _error_code(exc) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
-                raise
-        stats.buckets += 1
-        objects: dict[str, dict[str, Any]] = index.get("objects", {})
-        for key, entry in objects.items():
-            extra: dict[str, Any] = dict(entry.get("headers", {}))
-            if entry.get("content_type"):
-                extra["ContentType"] = entry["content_type"]
-            with (bucket_dir / "objects" / entry["file"]).open("rb") as body:
-                response = s3.put_object(
-                    Bucket=bucket, Key=key, Body=body, Metadata=entry.get("metadata", {}), **extra
-                )
-            # The next snapshot must recognise the object (a multipart ETag changes).
-            entry["etag"] = response["ETag"]
-            stats.objects_written += 1
-            stats.bytes_written += entry["size"]
-        _write_json(bucket_dir / "index.json", index)
 
     def _restore_sqs(self, sqs: Any, stats: SnapshotStats) -> None:
         saved = _read_json(self.sqs_dir / "queues.json")
@@ -371,29 +245,26 @@ def _send_arguments(message: dict[str, Any]) -> dict[str, Any]:
 
 @contextmanager
 def kept_on_disk(
-    store: ObjectStoreSnapshot,
+    store: QueueSnapshot,
     *,
     log: Callable[[str], None],
     interval: float = SNAPSHOT_INTERVAL,
 ) -> Iterator[None]:
-    """Restore ``store`` now, snapshot it every ``interval`` seconds (objects and queue
-    definitions) and a last time, messages included, on exit: leave the block before
-    moto stops and after every consumer of its queues did."""
-    if store.s3_dir.is_dir() or store.sqs_dir.is_dir():
-        log(f"restored S3/SQS from {store.directory}: {store.restore().summary()}")
+    """Restore ``store`` now, snapshot it every ``interval`` seconds (queue definitions)
+    and a last time, messages included, on exit: leave the block before moto stops
+    and after every consumer of its queues did."""
+    if store.sqs_dir.is_dir():
+        log(f"restored SQS from {store.directory}: {store.restore().summary()}")
     stop = threading.Event()
 
     def periodically() -> None:
         while not stop.wait(interval):
             try:
-                stats = store.snapshot()
+                store.snapshot()
             except Exception as exc:  # keep trying; the final one reports
-                log(f"periodic S3/SQS snapshot failed: {type(exc).__name__}: {exc}")
-            else:
-                if stats.objects_written or stats.objects_removed:
-                    log(f"saved S3 changes: {stats.summary()}")
+                log(f"periodic SQS snapshot failed: {type(exc).__name__}: {exc}")
 
-    thread = threading.Thread(target=periodically, name="s3-snapshot", daemon=True)
+    thread = threading.Thread(target=periodically, name="sqs-snapshot", daemon=True)
     thread.start()
     try:
         yield
@@ -401,6 +272,6 @@ def kept_on_disk(
         stop.set()
         thread.join()
         try:
-            log(f"saved S3/SQS to {store.directory}: {store.snapshot(messages=True).summary()}")
+            log(f"saved SQS to {store.directory}: {store.snapshot(messages=True).summary()}")
         except Exception as exc:  # moto may be gone: stop the rest
-            log(f"S3/SQS snapshot failed, changes since the last one are lost: {exc!r}")
+            log(f"SQS snapshot failed, pending messages are lost: {exc!r}")
