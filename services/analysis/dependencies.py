@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.analysis.service.datasets import DatasetResults, DatasetService, DatasetViewer
 from services.analysis.service.exports import ExportService, Viewer
 from services.analysis.service.runtime import AnalysisRuntime
 from services.analysis.service.skype_loading import SkypeLoading
@@ -15,6 +17,7 @@ from services.analysis.settings import AnalysisSettings
 from shared.database import session_scope
 from shared.errors import Unauthorized
 from shared.identity import Principal
+from shared.internal import check_internal_token
 from shared.principal import optional_principal
 
 
@@ -74,3 +77,39 @@ def get_viewer(principal: PrincipalDep) -> Viewer:
 
 
 ViewerDep = Annotated[Viewer, Depends(get_viewer)]
+
+
+def dataset_service(runtime: AnalysisRuntime, db: AsyncSession) -> DatasetService:
+    settings = runtime.settings
+    return DatasetService(
+        db,
+        http=runtime.http,
+        ingest_url=settings.ingest_internal_url,
+        internal_token=settings.internal_token,
+        guest_ttl=timedelta(seconds=settings.guest_upload_ttl_seconds),
+    )
+
+
+def get_datasets(runtime: RuntimeDep, db: DbDep) -> DatasetService:
+    return dataset_service(runtime, db)
+
+
+def get_dataset_results(db: DbDep) -> DatasetResults:
+    return DatasetResults(db)
+
+
+DatasetsDep = Annotated[DatasetService, Depends(get_datasets)]
+DatasetResultsDep = Annotated[DatasetResults, Depends(get_dataset_results)]
+
+
+async def get_dataset_viewer(request: Request, runtime: RuntimeDep) -> DatasetViewer:
+    """Any credentials, or a guest by its ``session_id`` (query parameter)."""
+    principal = await optional_principal(request, runtime.verifier)
+    return DatasetViewer.of(principal, request.query_params.get("session_id"))
+
+
+DatasetViewerDep = Annotated[DatasetViewer, Depends(get_dataset_viewer)]
+
+
+def require_internal_token(request: Request, settings: SettingsDep) -> None:
+    check_internal_token(request, settings.internal_token)

@@ -25,3 +25,20 @@ class LoadIncomplete(Conflict):
 class DeletionUnavailable(ServiceUnavailable):
     code = "deletion_unavailable"
     default_message = "The export could not be deleted now; nothing was removed, try again"
+
+
+class DatasetNotFound(NotFound):
+    code = "dataset_not_found"
+    default_message = "Upload not found"
+
+
+class DatasetNotReady(Conflict):
+    """The profile of a dataset still processing (or that failed) is not there yet."""
+
+    code = "dataset_not_ready"
+    default_message = "The profile is not ready"
+
+
+class DatasetDeletionUnavailable(ServiceUnavailable):
+    code = "deletion_unavailable"
+    default_message = "The upload could not be deleted now; nothing was removed, try again"

@@ -155,3 +155,37 @@ class WebhookEvent(Base):
     received_at: Mapped[datetime] = _created_at()
 
     __table_args__ = (Index("ix_webhook_events_received", "received_at"),)
+
+
+class Dataset(Base):
+    """A dataset upload (PyAnalypt) and its profile. Registered by ingest when the upload
+    arrives (``processing``); the worker's webhook stores the profile (``completed``) or
+    the reason (``failed``). A deleted or expired dataset stays as a tombstone
+    (``deleted_at``, no data) so a job still running cannot bring it back."""
+
+    __tablename__ = "datasets"
+    __table_args__ = (
+        Index("ix_datasets_client_uploaded", "client_id", "uploaded_at"),
+        Index("ix_datasets_session_uploaded", "session_id", "uploaded_at"),
+        Index("ix_datasets_expires_at", "expires_at"),
+    )
+
+    upload_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    job_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    file_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    user_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    client_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    session_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    original_filename: Mapped[str] = mapped_column(String(512), nullable=False)
+    file_size: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    profile: Mapped[dict[str, Any] | None] = mapped_column(JSONB, nullable=True)
+    preview: Mapped[dict[str, Any] | None] = mapped_column(JSONB, nullable=True)
+    uploaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    profiled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # Guest uploads only: after this the dataset and its object are removed.
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = _created_at()

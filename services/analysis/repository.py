@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterable, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.analysis.models import (
     SCHEMA,
+    Dataset,
     SkypeConversation,
     SkypeExport,
     SkypeExportChunk,
@@ -124,6 +126,57 @@ class AnalysisRepository:
         """Messages, conversations and chunk records of an export."""
         for model in (SkypeMessage, SkypeConversation, SkypeExportChunk):
             await self.session.execute(delete(model).where(model.export_id == export_id))
+
+    # --- datasets ---
+
+    async def register_dataset(self, values: dict[str, Any]) -> Dataset:
+        """The dataset ``values["upload_id"]``, created unless it exists (idempotent)."""
+        await self.session.execute(
+            insert(Dataset).values(**values).on_conflict_do_nothing(index_elements=["upload_id"])
+        )
+        dataset = await self.get_dataset(values["upload_id"])
+        assert dataset is not None
+        return dataset
+
+    async def get_dataset(
+        self, upload_id: uuid.UUID, *, for_update: bool = False
+    ) -> Dataset | None:
+        return await self.session.get(
+            Dataset, upload_id, with_for_update=for_update, populate_existing=True
+        )
+
+    async def list_datasets(
+        self,
+        *,
+        client_id: str | None,
+        session_id: str | None,
+        everyone: bool,
+        now: datetime,
+        limit: int = 500,
+    ) -> Sequence[Dataset]:
+        """Live datasets (not deleted, not expired) of a tenant, a guest session, or
+        ``everyone`` (admins), newest first."""
+        query = select(Dataset).where(
+            Dataset.deleted_at.is_(None),
+            (Dataset.expires_at.is_(None)) | (Dataset.expires_at > now),
+        )
+        if not everyone:
+            if client_id is not None:
+                query = query.where(Dataset.client_id == client_id)
+            else:
+                query = query.where(Dataset.client_id.is_(None), Dataset.session_id == session_id)
+        query = query.order_by(Dataset.uploaded_at.desc()).limit(limit)
+        return (await self.session.execute(query)).scalars().all()
+
+    async def expired_datasets(self, now: datetime, limit: int) -> Sequence[Dataset]:
+        query = (
+            select(Dataset)
+            .where(Dataset.deleted_at.is_(None), Dataset.expires_at <= now)
+            .order_by(Dataset.expires_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return (await self.session.execute(query)).scalars().all()
 
     # --- webhook events ---
 

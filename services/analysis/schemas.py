@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -25,4 +26,37 @@ class ExportSummary(BaseModel):
 
 class DeletedExport(BaseModel):
     export_id: int
+    deleted: bool
+
+
+class DatasetSummary(BaseModel):
+    """An upload as the PyAnalypt spec answers it, with its processing status."""
+
+    id: str
+    file: str
+    original_filename: str
+    file_size: int
+    session_id: str | None
+    uploaded_at: datetime
+    status: str
+    error: str | None = None
+    profiled_at: datetime | None = None
+    expires_at: datetime | None = None
+
+
+class DatasetDetail(DatasetSummary):
+    progress: int | None = None
+    message: str | None = None
+    profile: dict[str, Any] | None = None
+
+
+class DatasetPreview(BaseModel):
+    id: str
+    columns: list[str]
+    rows: list[list[Any]]
+    total_rows: int | None = None
+
+
+class DatasetDeleted(BaseModel):
+    id: str
     deleted: bool

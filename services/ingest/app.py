@@ -51,6 +51,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             verifier=await open_token_verifier(stack, settings, redis, http),
             events=events,
             relay=relay,
+            http=http,
         )
         # Cancelled (and awaited) before the clients they use are closed.
         _background(stack, events.run(), "ingest-job-events")

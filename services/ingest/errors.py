@@ -50,3 +50,13 @@ class JobFailedError(BadRequest):
 class QueueUnavailable(ServiceUnavailable):
     code = "queue_unavailable"
     default_message = "The job queue is unavailable"
+
+
+class GuestSessionRequired(BadRequest):
+    code = "session_id_required"
+    default_message = "A guest upload needs a 'session_id' form field"
+
+
+class AnalysisUnavailable(ServiceUnavailable):
+    code = "analysis_unavailable"
+    default_message = "The analysis service is unavailable; try the upload again"

@@ -31,6 +31,10 @@ class IngestRepository:
     async def get_file(self, file_id: int) -> File | None:
         return await self.session.get(File, file_id)
 
+    async def file_id_of(self, public_id: uuid.UUID) -> int | None:
+        found = await self.session.execute(select(File.id).where(File.public_id == public_id))
+        return found.scalar_one_or_none()
+
     async def mark_file_deleted(self, file_id: int, when: datetime) -> File | None:
         file = await self.session.get(File, file_id, with_for_update=True)
         if file is not None and file.deleted_at is None:

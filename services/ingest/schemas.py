@@ -80,3 +80,14 @@ class WebhookAck(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     ok: bool = True
+
+
+class DatasetUpload(BaseModel):
+    """The PyAnalypt spec's upload answer."""
+
+    id: str
+    file: str
+    original_filename: str
+    file_size: int
+    session_id: str | None
+    uploaded_at: datetime

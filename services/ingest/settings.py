@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from shared.settings import CommonSettings, service_config
+from shared.settings import CommonSettings, service_config, shared_field
 
 MIB = 1024 * 1024
 
@@ -57,6 +57,10 @@ class IngestSettings(CommonSettings):
     max_dispatches: int = Field(4, ge=1)
     # Dead-letter queue watch: jobs whose message landed there are marked failed.
     dead_letter_poll_seconds: float = Field(10.0, gt=0)
+    # Dataset uploads (POST /api/upload/, API.md "Other uploads: 50 MB default maximum").
+    dataset_max_bytes: int = Field(50 * MIB, ge=1)
+    # Where analysis listens: a dataset upload is registered there before it is queued.
+    analysis_internal_url: str = shared_field("ANALYSIS_INTERNAL_URL", "http://127.0.0.1:8103")
     # Webhook signatures older or newer than this are refused (replays).
     webhook_tolerance_seconds: int = Field(300, ge=1)
     # Applied webhook events are remembered this long (deduplication).

@@ -35,6 +35,12 @@ th{background:#f8f9fb;position:sticky;top:0}td.num{text-align:right}
 ul.alerts{margin:0;padding-left:1.1rem}svg{display:block;max-width:100%;height:auto}
 .muted{color:var(--muted)}.top{font-size:.85rem;margin:.3rem 0 0;padding-left:1.1rem}
 .cell{max-width:24ch;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
+.top li{overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
+.top li .cell{display:inline-block;vertical-align:bottom}
+.issues{display:grid;gap:8px}.issue p{margin:.25rem 0;overflow-wrap:anywhere}
+.issue .head{display:flex;flex-wrap:wrap;gap:6px;align-items:baseline}
+.issue .rows{margin-left:auto;color:var(--muted);font-size:.88rem}
+.examples{font-size:.85rem}
 @media (max-width:600px){main{padding:10px}h1{font-size:1.25rem}}
 """
 
@@ -73,6 +79,7 @@ def _e(value: Any) -> str:
 
 
 def _number(value: Any, digits: int = 4) -> str:
+    """A figure for people: thousands separated, a few decimals, no exponent below 1e9."""
     if value is None:
         return "—"
     if isinstance(value, bool):
@@ -82,9 +89,13 @@ def _number(value: Any, digits: int = 4) -> str:
     if isinstance(value, float):
         if not math.isfinite(value):
             return "—"
-        if value != 0 and (abs(value) >= 1e9 or abs(value) < 1e-3):
+        size = abs(value)
+        if value.is_integer() and size < 1e15:
+            return f"{int(value):,}"
+        if size >= 1e9 or size < 1e-3:
             return f"{value:.{digits}g}"
-        return f"{value:,.{digits}g}" if abs(value) < 1e4 else f"{value:,.2f}"
+        decimals = 1 if size >= 100 else 2 if size >= 1 else 3
+        return f"{value:,.{decimals}f}"
     return _e(value)
 
 
@@ -149,29 +160,26 @@ def _alerts(alerts: list[dict[str, Any]]) -> str:
 def _quality(issues: list[dict[str, Any]]) -> str:
     if not issues:
         return "<h2>Data quality</h2><p class='muted'>No data-quality issues found.</p>"
-    rows = "".join(
-        "<tr>"
-        f"<td class='sev-{_e(i.get('severity'))}'>{_e(i.get('severity'))}</td>"
-        f"<td>{_e(i.get('check', '').replace('_', ' '))}</td>"
-        f"<td>{_e(i.get('column') or 'all columns')}</td>"
-        f"<td class='num'>{_number(i.get('affected_rows'))} ({_share(i.get('share'))})</td>"
-        f"<td>{_e(i.get('message'))}<br><span class='muted'>Fix: {_e(i.get('suggested_fix'))}"
-        f"</span>{_examples(i.get('examples'))}</td>"
-        "</tr>"
+    items = "".join(
+        "<div class='card issue'>"
+        f"<div class='head'><span class='sev-{_e(i.get('severity'))}'>{_e(i.get('severity'))}"
+        f"</span> <b>{_e(str(i.get('check', '')).replace('_', ' '))}</b> "
+        f"<span class='muted'>in {_e(i.get('column') or 'all columns')}</span>"
+        f"<span class='rows'>{_number(i.get('affected_rows'))} rows "
+        f"({_share(i.get('share'))})</span></div>"
+        f"<p>{_e(i.get('message'))}</p>"
+        f"<p class='muted'>Fix: {_e(i.get('suggested_fix'))}</p>{_examples(i.get('examples'))}"
+        "</div>"
         for i in issues
     )
-    return (
-        "<h2>Data quality</h2><div class='scroll'><table><thead><tr><th>severity</th>"
-        "<th>issue</th><th>column</th><th>rows</th><th>details</th></tr></thead>"
-        f"<tbody>{rows}</tbody></table></div>"
-    )
+    return f"<h2>Data quality</h2><div class='issues'>{items}</div>"
 
 
 def _examples(examples: Any) -> str:
     if not examples:
         return ""
     shown = ", ".join(_e(repr(v) if isinstance(v, str) else v) for v in list(examples)[:5])
-    return f"<br><span class='muted'>e.g. {shown}</span>"
+    return f"<p class='muted examples'>e.g. {shown}</p>"
 
 
 def _columns(columns: list[dict[str, Any]]) -> str:
@@ -201,8 +209,8 @@ def _column_card(c: dict[str, Any]) -> str:
     dates = c.get("datetime")
     if dates:
         facts += [
-            ("from", _e(dates.get("min"))),
-            ("to", _e(dates.get("max"))),
+            ("from", _e(_day(dates.get("min")))),
+            ("to", _e(_day(dates.get("max")))),
             ("granularity", _e(dates.get("granularity"))),
         ]
     length = c.get("length")
@@ -236,6 +244,12 @@ def _column_card(c: dict[str, Any]) -> str:
         f"<div class='card'><h3>{_e(c.get('name'))}<span class='tag'>"
         f"{_e(c.get('semantic_type'))}</span></h3><dl>{body}</dl>{chart}{top}</div>"
     )
+
+
+def _day(value: Any) -> Any:
+    """A time at midnight shown as its date."""
+    text = "" if value is None else str(value)
+    return text[:10] if text.endswith("T00:00:00") else text
 
 
 def _histogram_svg(histogram: dict[str, Any] | None, *, dated: bool) -> str:

@@ -2,6 +2,6 @@
 
 from fastapi import APIRouter
 
-from services.analysis.routes import skype, webhooks
+from services.analysis.routes import datasets, internal, skype, webhooks
 
-ROUTERS: list[APIRouter] = [skype.router, webhooks.router]
+ROUTERS: list[APIRouter] = [skype.router, datasets.router, webhooks.router, internal.router]

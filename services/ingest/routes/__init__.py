@@ -2,6 +2,12 @@
 
 from fastapi import APIRouter
 
-from services.ingest.routes import internal, jobs, skype, webhooks
+from services.ingest.routes import datasets, internal, jobs, skype, webhooks
 
-ROUTERS: list[APIRouter] = [skype.router, jobs.router, webhooks.router, internal.router]
+ROUTERS: list[APIRouter] = [
+    skype.router,
+    datasets.router,
+    jobs.router,
+    webhooks.router,
+    internal.router,
+]

@@ -16,6 +16,12 @@ class FileRemoval:
         self._sessions = sessions
         self._s3 = s3
 
+    async def remove_upload(self, public_id: Any) -> bool:
+        """``remove`` by the PyAnalypt upload id (False when no such file)."""
+        async with self._sessions() as session:
+            file_id = await IngestRepository(session).file_id_of(public_id)
+        return file_id is not None and await self.remove(file_id)
+
     async def remove(self, file_id: int) -> bool:
         """True if the file existed (removing it again is harmless: it stays removed)."""
         async with self._sessions() as session:

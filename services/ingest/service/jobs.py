@@ -155,10 +155,15 @@ class JobService:
         job_type: str,
         owner: Owner,
         params: dict[str, Any] | None = None,
+        public_id: uuid.UUID | None = None,
+        job_id: uuid.UUID | None = None,
     ) -> tuple[File, Job]:
-        """Record the stored file and a job on it, and its queue message, in one commit."""
+        """Record the stored file and a job on it, and its queue message, in one commit.
+        ``public_id`` and ``job_id`` may be chosen by the caller (a dataset upload is
+        registered with analysis under them before it is committed)."""
         file = await self.repo.add_file(
             File(
+                public_id=public_id or uuid.uuid4(),
                 user_id=owner.user_id,
                 client_id=owner.client_id,
                 session_id=owner.session_id,
@@ -172,7 +177,9 @@ class JobService:
                 purpose=purpose,
             )
         )
-        job = await self.submit_job(file, job_type=job_type, owner=owner, params=params)
+        job = await self.submit_job(
+            file, job_type=job_type, owner=owner, params=params, job_id=job_id
+        )
         return file, job
 
     async def submit_job(
@@ -182,11 +189,12 @@ class JobService:
         job_type: str,
         owner: Owner,
         params: dict[str, Any] | None = None,
+        job_id: uuid.UUID | None = None,
     ) -> Job:
         """A job on an existing file with its queue message, committed together."""
         job = await self.repo.add_job(
             Job(
-                id=uuid.uuid4(),
+                id=job_id or uuid.uuid4(),
                 type=job_type,
                 file_id=file.id,
                 user_id=owner.user_id,

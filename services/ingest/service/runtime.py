@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -24,3 +25,4 @@ class IngestRuntime:
     verifier: TokenVerifier
     events: JobEvents
     relay: OutboxRelay
+    http: httpx.AsyncClient

@@ -64,19 +64,39 @@ def _is_tar(head: bytes) -> bool:
     return stored == computed
 
 
+def _utf16_text(head: bytes) -> bytes | None:
+    """``head`` re-encoded as UTF-8 when it is UTF-16 text, else None. Text (a CSV above
+    all: its delimiters, digits and newlines are ASCII) has NUL bytes in most of its
+    high-byte positions and almost none in the others; a BOM lowers the bar."""
+    bom = head[:2] in (b"\xff\xfe", b"\xfe\xff")
+    little = head[:2] == b"\xff\xfe" if bom else None
+    sample = head[2:] if bom else head
+    sample = sample[: len(sample) - len(sample) % 2]
+    pairs = len(sample) // 2
+    if pairs < 2:
+        return None
+    even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    share = 0.1 if bom else 0.2
+    if little is not False and odd >= share * pairs and even <= 0.05 * pairs:
+        codec = "utf-16-le"
+    elif little is not True and even >= share * pairs and odd <= 0.05 * pairs:
+        codec = "utf-16-be"
+    else:
+        return None
+    return sample.decode(codec, errors="ignore").encode("utf-8")
+
+
 def _text_kind(head: bytes) -> str:
     body = head[len(_UTF8_BOM) :] if head.startswith(_UTF8_BOM) else head
+    body = _utf16_text(body) or body
     stripped = body.lstrip(b" \t\r\n")
     if stripped[:1] in (b"{", b"["):
         return "json"
     if _CONTROL.search(body):
         return "binary"
-    try:
-        # A cut multi-byte character at the end of the sample is not a reason to refuse.
-        body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        if exc.start < len(body) - 3:
-            return "binary"
+    # Text that is not UTF-8 but has no control characters in 8 KiB (binary data has
+    # them) is text in an 8-bit code page (windows-1251, latin-1, ...): the worker
+    # finds which. A cut multi-byte character at the end is no reason to refuse either.
     lines = [line for line in body.splitlines()[:6] if line.strip()]
     complete = lines[:-1] if len(lines) > 1 else lines  # the last may be cut
     for separator in (b",", b";", b"\t", b"|"):

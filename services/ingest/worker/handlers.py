@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from services.ingest.worker.datasets.handler import JOB_TYPE as DATASET_PROFILE
+from services.ingest.worker.datasets.handler import profile_dataset
 from services.ingest.worker.execution import JobHandler
 from services.ingest.worker.messages import JobMessage
 
 # What the SQS loop calls for a message (the runner binds every job type to the executor).
 Handler = Callable[[JobMessage], Awaitable[None]]
 
-JOB_HANDLERS: dict[str, JobHandler] = {}
+JOB_HANDLERS: dict[str, JobHandler] = {
+    DATASET_PROFILE: profile_dataset,
+}

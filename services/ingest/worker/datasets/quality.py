@@ -40,6 +40,27 @@ INTERVAL_WORDS = [
 ]
 
 
+def figure(value: float | int | None) -> str:
+    """A number for a sentence: thousands separated, a few decimals, no exponent."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, int) or float(value).is_integer():
+        return f"{int(value):,}"
+    size = abs(value)
+    if size >= 1e9 or size < 1e-3:
+        return f"{value:.4g}"
+    return f"{value:,.{1 if size >= 100 else 2 if size >= 1 else 3}f}"
+
+
+def count_of(count: int) -> str:
+    """``1 value of x is`` / ``3 values of x are``."""
+    return f"{count:,} value" if count == 1 else f"{count:,} values"
+
+
+def verb(count: int) -> str:
+    return "is" if count == 1 else "are"
+
+
 def severity(share: float) -> str:
     return "high" if share >= 0.2 else "medium" if share >= 0.01 else "low"
 
@@ -83,7 +104,8 @@ def diagnose(
             "duplicate_rows",
             None,
             duplicate_rows,
-            f"{duplicate_rows:,} rows repeat an earlier row exactly.",
+            f"{duplicate_rows:,} {'row repeats' if duplicate_rows == 1 else 'rows repeat'} an "
+            "earlier row exactly.",
             "Remove the repeated rows and keep the first of each, or find out why they were "
             "exported twice.",
             duplicate_examples,
@@ -117,7 +139,8 @@ def _column_issues(s: ColumnStats, issue: Any) -> None:
         )
     if plan.nonconforming and s.semantic not in ("empty",):
         if plan.family == "string":
-            message = f"{plan.nonconforming:,} values of the text column {name} are numbers."
+            n = plan.nonconforming
+            message = f"{count_of(n)} of the text column {name} {verb(n)} numbers."
             fix = (
                 "Split the column in two (numbers and labels), or write the numbers as the "
                 "labels they stand for."
@@ -126,8 +149,8 @@ def _column_issues(s: ColumnStats, issue: Any) -> None:
             kind = {"datetime": "dates", "boolean": "true/false values"}.get(plan.family, "numbers")
             shown = ", ".join(repr(v) for v in plan.nonconforming_examples[:3])
             message = (
-                f"{plan.nonconforming:,} values of {name} are not {kind}, unlike the rest "
-                f"of the column (e.g. {shown})."
+                f"{count_of(plan.nonconforming)} of {name} {verb(plan.nonconforming)} not {kind}, "
+                f"unlike the rest of the column (e.g. {shown})."
             )
             fix = (
                 f"Rewrite those values as {kind} (e.g. 'five' as 5) or leave them empty; "
@@ -140,8 +163,9 @@ def _column_issues(s: ColumnStats, issue: Any) -> None:
             "outliers",
             name,
             s.outliers,
-            f"{s.outliers:,} values of {name} are more than {Z_THRESHOLD:g} standard deviations "
-            f"from the mean ({s.numeric['mean']:,.4g} ± {s.numeric['std']:,.4g}).",
+            f"{count_of(s.outliers)} of {name} {verb(s.outliers)} more than {Z_THRESHOLD:g} "
+            f"standard deviations from the mean ({figure(s.numeric['mean'])} ± "
+            f"{figure(s.numeric['std'])}).",
             "Check them for entry errors (an extra zero, another unit); correct or remove "
             "the errors, keep the values that are real.",
             s.outlier_examples,
@@ -163,7 +187,8 @@ def _column_issues(s: ColumnStats, issue: Any) -> None:
             "negative_values",
             name,
             s.negatives,
-            f"{s.negatives:,} values of {name} are negative, which {name} cannot be.",
+            f"{count_of(s.negatives)} of {name} {verb(s.negatives)} negative, which {name} "
+            "cannot be.",
             "Correct the sign or the value (a typing error or a missing-value code such as "
             "-1), or leave them empty.",
             s.negative_examples,
@@ -173,7 +198,7 @@ def _column_issues(s: ColumnStats, issue: Any) -> None:
             "whitespace",
             name,
             s.whitespace,
-            f"{s.whitespace:,} values of {name} start or end with spaces.",
+            f"{count_of(s.whitespace)} of {name} start or end with spaces.",
             "Trim leading and trailing spaces: ' Sales' and 'Sales' count as different values.",
             s.whitespace_examples,
         )
@@ -182,7 +207,7 @@ def _column_issues(s: ColumnStats, issue: Any) -> None:
             "mojibake",
             name,
             s.mojibake,
-            f"{s.mojibake:,} values of {name} show garbled characters (UTF-8 text decoded "
+            f"{count_of(s.mojibake)} of {name} show garbled characters (UTF-8 text decoded "
             "with another encoding).",
             "Re-export the source as UTF-8, or repair the text"
             + _repair_hint(s.mojibake_examples)
@@ -208,7 +233,7 @@ def _missing_fix(s: ColumnStats, share: float) -> str:
         return "More than half the values are missing: consider dropping the column."
     if s.semantic in ("integer", "float") and s.numeric:
         median = s.numeric["quantiles"]["50%"]
-        return f"Fill with the median ({median:,.4g}) or drop the incomplete rows."
+        return f"Fill with the median ({figure(median)}) or drop the incomplete rows."
     if s.semantic in ("categorical", "boolean") and s.top_values:
         return (
             f"Fill with the most frequent value ({s.top_values[0]['value']!r}) or an explicit "
@@ -277,7 +302,8 @@ def _start_after_end(
         "start_after_end",
         start.plan.name,
         count,
-        f"In {count:,} rows {start.plan.name} is later than {end.plan.name}.",
+        f"In {count:,} {'row' if count == 1 else 'rows'} {start.plan.name} is later than "
+        f"{end.plan.name}.",
         "Check those rows: the two dates may be swapped, or one of them mistyped.",
         rows,
         columns=[start.plan.name, end.plan.name],
