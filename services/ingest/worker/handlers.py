@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from services.ingest.worker import skype_parse
 from services.ingest.worker.datasets.handler import JOB_TYPE as DATASET_PROFILE
 from services.ingest.worker.datasets.handler import profile_dataset
 from services.ingest.worker.execution import JobHandler
@@ -17,5 +18,6 @@ from services.ingest.worker.messages import JobMessage
 Handler = Callable[[JobMessage], Awaitable[None]]
 
 JOB_HANDLERS: dict[str, JobHandler] = {
+    skype_parse.JOB_TYPE: skype_parse.handle,
     DATASET_PROFILE: profile_dataset,
 }

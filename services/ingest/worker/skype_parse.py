@@ -31,11 +31,13 @@ from typing import Any
 from services.ingest.worker import bulk_rows
 from services.ingest.worker.context import JobContext
 from services.ingest.worker.errors import JobCancelled, JobFailed
-from services.ingest.worker.skype.analytics import SkypeAnalytics
-from services.ingest.worker.skype.container import open_messages_json
-from services.ingest.worker.skype.errors import InvalidExport
-from services.ingest.worker.skype.limits import ParseLimits
-from services.ingest.worker.skype.parser import parse_export
+from services.ingest.worker.skype import (
+    InvalidExport,
+    ParseLimits,
+    SkypeAnalytics,
+    open_messages_json,
+    parse_export,
+)
 from shared.log import get_logger
 
 log = get_logger("services.ingest.worker.skype_parse")
@@ -91,17 +93,16 @@ def parse_to_chunks(
     row = bulk_rows.message_row
     seq = 0
     index = 0
-    analytics: SkypeAnalytics | None = None
+    analytics = SkypeAnalytics(owner_id=None)  # the owner is known after the header
     out = None
     writer: Any = None
     in_chunk = 0
     chunk_path = ctx.work_dir / "chunk-0.csv"
-    with open_messages_json(source, ParseLimits()) as stream:
-        export = parse_export(stream, ParseLimits())
+    limits = ParseLimits()
+    with open_messages_json(source, limits) as stream:
+        export = parse_export(stream, limits)
         try:
             for message in export.messages():
-                if analytics is None:
-                    analytics = SkypeAnalytics(export.header.user_id)
                 analytics.add(message)
                 if writer is None:
                     shared.slots.acquire()
@@ -132,9 +133,8 @@ def parse_to_chunks(
         shared.fraction = 1.0
         conversations = export.conversations()
         header = export.header
-        if analytics is None:
-            analytics = SkypeAnalytics(header.user_id)
-        document = analytics.result(conversations)
+        analytics.owner_id = header.user_id
+        document = analytics.result(conversations, export.contact_names())
         conversations_path = ctx.work_dir / "conversations.csv"
         with conversations_path.open("w", encoding="utf-8", newline="") as conv_out:
             conv_writer = bulk_rows.csv_writer(conv_out)

@@ -1,0 +1,157 @@
+"""A Skype export end to end through the gateway: upload (sync and async), the worker's
+streaming ETL, progress, the analysis against the generator's ground truth, the exports
+list, deletion, and tenancy (another tenant's ids are 404 everywhere)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from samples.skype import write_export
+from tests.e2e.skype_helpers import register_skype_user, upload, wait_for_task
+
+
+@pytest.fixture(scope="module")
+def export_tar(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    path = tmp_path_factory.mktemp("skype") / "export.tar"
+    truth = write_export(path, 3000, seed=11)
+    return path, truth.to_dict()
+
+
+@pytest.fixture(scope="module")
+def big_json(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    path = tmp_path_factory.mktemp("skype") / "messages.json"
+    truth = write_export(path, 60_000, seed=5, bare=True)
+    return path, truth.to_dict()
+
+
+def check_analysis(analysis: dict[str, Any], truth: dict[str, Any]) -> None:
+    assert analysis["message_count"] == truth["message_count"]
+    assert analysis["conversation_count"] == truth["conversation_count"]
+    assert analysis["date_range"]["start"][:19] == truth["date_range"]["start"][:19]
+    assert analysis["date_range"]["end"][:19] == truth["date_range"]["end"][:19]
+    top = [(c["name"], c["message_count"]) for c in analysis["top_contacts"][:3]]
+    expected = [(c["name"], c["message_count"]) for c in truth["top_contacts"][:3]]
+    assert top == expected
+
+
+async def test_a_small_export_is_processed_before_the_answer(
+    gateway_client: httpx.AsyncClient, export_tar: tuple[Path, dict[str, Any]]
+) -> None:
+    path, truth = export_tar
+    user = await register_skype_user(gateway_client)
+    response = await upload(
+        gateway_client,
+        user,
+        path.read_bytes(),
+        filename="skype_export.tar",
+        fields={"user_display_name": "John Doe"},
+    )
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["success"] is True
+    export_id = result["export_id"]
+    assert isinstance(export_id, int)
+    assert result["message_count"] == truth["message_count"]
+    assert result["conversations"] == truth["conversation_count"]
+    for name in ("extract", "transform", "load"):
+        phase = result["phases"][name]
+        assert phase["status"] == "completed"
+        assert phase["duration_seconds"] >= 0
+        assert phase["processed_messages"] == truth["message_count"]
+        assert phase["processed_conversations"] == truth["conversation_count"]
+    assert result["phases"]["load"]["export_id"] == export_id
+
+    # The sync answer waited for the same job the async path polls.
+    status = (
+        await gateway_client.get(f"/api/status/{result['task_id']}", headers=user.headers)
+    ).json()
+    assert status == {
+        "status": "completed",
+        "progress": 100,
+        "message": "Completed",
+        "export_id": export_id,
+    }
+
+    analysis = await gateway_client.get(f"/api/analysis/{export_id}", headers=user.headers)
+    assert analysis.status_code == 200
+    check_analysis(analysis.json(), truth)
+
+    exports = (await gateway_client.get("/api/exports", headers=user.headers)).json()
+    assert [e["export_id"] for e in exports] == [export_id]
+    assert exports[0]["message_count"] == truth["message_count"]  # rows in the database
+    assert exports[0]["conversation_count"] == truth["conversation_count"]
+    assert exports[0]["user_id"] == truth["user_id"]
+    assert exports[0]["user_display_name"] == "John Doe"
+
+    # Another tenant sees none of it.
+    other = await register_skype_user(gateway_client, "other")
+    for method, url in (
+        ("GET", f"/api/analysis/{export_id}"),
+        ("GET", f"/api/report/{export_id}"),
+        ("DELETE", f"/api/exports/{export_id}"),
+        ("GET", f"/api/status/{result['task_id']}"),
+    ):
+        foreign = await gateway_client.request(method, url, headers=other.headers)
+        assert foreign.status_code == 404, (method, url, foreign.text)
+        assert "error" in foreign.json()
+    assert (await gateway_client.get("/api/exports", headers=other.headers)).json() == []
+
+    # Deleting removes it; then it is gone everywhere.
+    deleted = await gateway_client.delete(f"/api/exports/{export_id}", headers=user.headers)
+    assert deleted.status_code == 200, deleted.text
+    assert deleted.json() == {"export_id": export_id, "deleted": True}
+    for url in (f"/api/analysis/{export_id}", f"/api/report/{export_id}"):
+        assert (await gateway_client.get(url, headers=user.headers)).status_code == 404
+    again = await gateway_client.delete(f"/api/exports/{export_id}", headers=user.headers)
+    assert again.status_code == 404
+    assert (await gateway_client.get("/api/exports", headers=user.headers)).json() == []
+
+
+async def test_an_async_export_reports_progress_that_moves(
+    gateway_client: httpx.AsyncClient, big_json: tuple[Path, dict[str, Any]]
+) -> None:
+    path, truth = big_json
+    user = await register_skype_user(gateway_client)
+    response = await upload(gateway_client, user, path.read_bytes(), params={"async": "true"})
+    task_id = response.json()["task_id"]
+    seen: list[int] = []
+    deadline = time.monotonic() + 180
+    while True:
+        status = (await gateway_client.get(f"/api/status/{task_id}", headers=user.headers)).json()
+        seen.append(status["progress"])
+        if status["status"] in ("completed", "failed"):
+            break
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.25)
+    assert status["status"] == "completed", status
+    assert status["progress"] == 100
+    assert seen == sorted(seen), "progress never goes back within one attempt"
+    assert any(0 < p < 100 for p in seen), seen
+    analysis = (
+        await gateway_client.get(f"/api/analysis/{status['export_id']}", headers=user.headers)
+    ).json()
+    check_analysis(analysis, truth)
+
+
+async def test_exports_are_listed_newest_first(
+    gateway_client: httpx.AsyncClient, export_tar: tuple[Path, dict[str, Any]]
+) -> None:
+    path, _ = export_tar
+    user = await register_skype_user(gateway_client)
+    ids = []
+    for _ in range(2):
+        response = await upload(gateway_client, user, path.read_bytes())
+        ids.append(response.json()["export_id"])
+    listed = [
+        e["export_id"]
+        for e in (await gateway_client.get("/api/exports", headers=user.headers)).json()
+    ]
+    assert listed == sorted(ids, reverse=True)
+    status = await wait_for_task(gateway_client, user, response.json()["task_id"])
+    assert status["export_id"] == ids[-1]
