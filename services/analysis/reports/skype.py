@@ -137,7 +137,7 @@ def _bar_chart(points: list[tuple[str, int]], colour: str, chart: str) -> str:
     width, height = 720, 200
     peak = max(count for _, count in points) or 1
     step = width / len(points)
-    bars = []
+    bars: list[str] = []
     for label, count in points:
         bar = (height - 4) * count / peak
         x = len(bars) * step
