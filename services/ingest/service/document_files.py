@@ -122,7 +122,6 @@ class DocumentFiles:
         content (the new object is then deleted)."""
         existing = await self.repo.document_by_content(principal.user_id, stored.sha256)
         if existing is not None:
-            await self.session.rollback()
             await delete_object(self._s3, stored.bucket, stored.key)
             return existing
         file = File(
