@@ -68,6 +68,8 @@ def downgrade() -> None:
     op.drop_index("ix_files_source_file_id", table_name="files", schema="ingest")
     op.drop_index("ix_files_user_created", table_name="files", schema="ingest")
     op.drop_index(
-        op.f("ix_ingest_document_results_object_key"), table_name="document_results", schema="ingest"
+        op.f("ix_ingest_document_results_object_key"),
+        table_name="document_results",
+        schema="ingest",
     )
     op.drop_table("document_results", schema="ingest")
