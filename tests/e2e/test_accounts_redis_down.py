@@ -57,10 +57,13 @@ def own_platform(
     name = f"redis_down_{uuid.uuid4().hex[:10]}"
     asyncio.run(_admin(backing.database_url, f'CREATE DATABASE "{name}"'))
     database = make_url(backing.database_url).set(database=name)
+    # Every service on that database (as the superuser: the per-service roles belong to
+    # the session's database), so nothing of the session platform's data is touched.
     own = dataclasses.replace(
         backing,
         database_url=database.render_as_string(hide_password=False),
         redis_url=redis.url,
+        service_database_urls={},
     )
     try:
         with start_platform(tmp_path_factory.mktemp("platform"), own, extra_env=platform_env) as p:
