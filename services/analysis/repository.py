@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 import orjson
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -261,6 +261,16 @@ class AnalysisRepository:
             execution_options={"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
         )
         await self.session.execute(select(1))
+
+    async def limit_export_waits(self, lock_seconds: float, idle_seconds: float) -> None:
+        """An export waits at most ``lock_seconds`` for a lock, and its transaction is
+        ended by the server if a download stalls ``idle_seconds`` between batches."""
+        lock_ms, idle_ms = int(lock_seconds * 1000), int(idle_seconds * 1000)
+        # SET takes no parameters; both values are integers formatted here.
+        await self.session.execute(text(f"SET LOCAL lock_timeout = {lock_ms}"))
+        await self.session.execute(
+            text(f"SET LOCAL idle_in_transaction_session_timeout = {idle_ms}")
+        )
 
     async def ready_skype_exports(self, client_id: str | None) -> dict[int, datetime]:
         """Loaded Skype exports of a tenant (or every tenant): id -> when loaded."""

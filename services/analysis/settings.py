@@ -46,5 +46,7 @@ class AnalysisSettings(CommonSettings):
     export_batch_rows: int = Field(2000, ge=1)
     # S3 multipart part size of a kept export (S3's minimum is 5 MiB).
     export_part_bytes: int = Field(8 * 1024 * 1024, ge=5 * 1024 * 1024)
-    # A single export may run this long (a slow download client included).
-    export_max_seconds: float = Field(1800.0, gt=0)
+    # An export waits at most this long for a table lock (then: export_failed)...
+    export_lock_timeout_seconds: float = Field(5.0, gt=0)
+    # ...and a download whose client stops reading for this long loses its transaction.
+    export_idle_seconds: float = Field(300.0, gt=0)

@@ -251,6 +251,9 @@ class ChatExportService:
         try:
             repo = AnalysisRepository(session)
             await repo.begin_export_snapshot()
+            await repo.limit_export_waits(
+                self.settings.export_lock_timeout_seconds, self.settings.export_idle_seconds
+            )
             loaded = await repo.ready_skype_exports(scope.client_id)
             selection = ChatSelection(
                 client_id=scope.client_id,

@@ -114,6 +114,8 @@ def xml_text(value: str) -> str:
         value = value.replace("<", "&lt;")
     if ">" in value:
         value = value.replace(">", "&gt;")
+    if "\r" in value:  # a literal CR would be read back as LF (XML line-end handling)
+        value = value.replace("\r", "&#13;")
     return value
 
 
