@@ -16,6 +16,7 @@ from deploy.backing import BackingServices, start_backing
 from deploy.platform import RunningPlatform, check_modules, platform_variables, start_platform
 from deploy.processes import StartupError
 from deploy.topology import GATEWAY_DEFAULT_PORT, GATEWAY_PORT_VARIABLE
+from deploy.urls import without_password
 
 
 class Shutdown(BaseException):
@@ -45,9 +46,9 @@ def _banner(platform: RunningPlatform, backing: BackingServices) -> str:
             f"  API docs:            {platform.docs_url}",
             f"  development API key: {platform.dev_api_key}   (header X-API-Key)",
             f"  admin:               {platform.admin_username} / {platform.admin_password}",
-            f"  data, logs, secrets: {platform.data_dir}",
-            f"  PostgreSQL:          {backing.database_url}",
-            f"  Redis:               {backing.redis_url}",
+            f"  data, logs, secrets: {platform.data_dir}  (passwords: secrets.env)",
+            f"  PostgreSQL:          {without_password(backing.database_url)}",
+            f"  Redis:               {without_password(backing.redis_url)}",
             f"  S3 / SQS:            {backing.s3_endpoint_url} / {backing.sqs_endpoint_url}",
             "Ctrl-C stops everything.",
             line,

@@ -13,15 +13,26 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from deploy.dev_secrets import (
+    BACKING_GENERATORS,
+    POSTGRES_SUPERUSER_PASSWORD,
+    REDIS_PASSWORD,
+    S3_ACCESS_KEY_ID,
+    S3_SECRET_ACCESS_KEY,
+    generate,
+    load_or_create,
+    service_role_password,
+)
 from deploy.moto_server import endpoint, launch_moto
 from deploy.object_store import StoreCredentials, launch_object_store
 from deploy.object_store import endpoint as store_endpoint
 from deploy.postgres import run_postgres
 from deploy.redis_server import run_redis
 from deploy.sqs_snapshot import QueueSnapshot, kept_on_disk
+from deploy.topology import SERVICES
 
 DUMMY_AWS_CREDENTIAL = "testing"
 DEFAULT_AWS_REGION = "us-east-1"
@@ -39,9 +50,12 @@ class BackingServices:
     aws_access_key_id: str = DUMMY_AWS_CREDENTIAL
     aws_secret_access_key: str = DUMMY_AWS_CREDENTIAL
     started: tuple[str, ...] = ()
+    # service -> the URL of its own role (empty when DATABASE_URL was configured).
+    service_database_urls: dict[str, str] = field(default_factory=dict)
 
     def env(self) -> dict[str, str]:
-        """The environment variables every process reads to reach them."""
+        """The environment variables every process reads to reach them (``DATABASE_URL``
+        is the superuser's: the launcher gives each service its own instead)."""
         return {
             "DATABASE_URL": self.database_url,
             "REDIS_URL": self.redis_url,
@@ -92,8 +106,13 @@ def start_backing(
     logs = data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     started: list[str] = []
-    aws_key = configured.get("AWS_ACCESS_KEY_ID", DUMMY_AWS_CREDENTIAL)
-    aws_secret = configured.get("AWS_SECRET_ACCESS_KEY", DUMMY_AWS_CREDENTIAL)
+    secret = (
+        load_or_create(data_dir / "secrets.env", BACKING_GENERATORS)
+        if persistent
+        else generate(BACKING_GENERATORS)
+    )
+    aws_key = configured.get("AWS_ACCESS_KEY_ID") or secret[S3_ACCESS_KEY_ID]
+    aws_secret = configured.get("AWS_SECRET_ACCESS_KEY") or secret[S3_SECRET_ACCESS_KEY]
     with ExitStack() as stack:
         s3_url = configured.get("S3_ENDPOINT_URL")
         sqs_url = configured.get("SQS_ENDPOINT_URL")
@@ -120,13 +139,22 @@ def start_backing(
             started.append("s3")
 
         database_url = configured.get("DATABASE_URL")
+        service_urls: dict[str, str] = {}
         if database_url is None:
             # A fresh temp dir is handed to the server's account as the data dir itself.
             pgdata = data_dir / "postgres" if persistent else _throwaway_dir(stack, "quarry-pg-")
-            database_url = stack.enter_context(
+            postgres = stack.enter_context(
                 run_postgres(
-                    pgdata, log_path=logs / "postgres.log", durable=persistent, console=console
+                    pgdata,
+                    log_path=logs / "postgres.log",
+                    durable=persistent,
+                    superuser_password=secret[POSTGRES_SUPERUSER_PASSWORD],
+                    console=console,
                 )
+            )
+            database_url = postgres.url()
+            service_urls = postgres.ensure_service_roles(
+                {s.name: secret[service_role_password(s.name)] for s in SERVICES}
             )
             started.append("postgres")
 
@@ -135,7 +163,11 @@ def start_backing(
             redis_dir = data_dir / "redis" if persistent else _throwaway_dir(stack, "quarry-redis-")
             redis_url = stack.enter_context(
                 run_redis(
-                    redis_dir, log_path=logs / "redis.log", durable=persistent, console=console
+                    redis_dir,
+                    log_path=logs / "redis.log",
+                    durable=persistent,
+                    password=secret[REDIS_PASSWORD],
+                    console=console,
                 )
             )
             started.append("redis")
@@ -159,4 +191,5 @@ def start_backing(
             aws_access_key_id=aws_key,
             aws_secret_access_key=aws_secret,
             started=tuple(started),
+            service_database_urls=service_urls,
         )

@@ -8,9 +8,11 @@ signatures, credentials and presigned-URL expiry as AWS does (moto checks none).
 ``weed mini`` is master, volume server, filer, S3 gateway and an admin server in one
 process. Each listens on an HTTP port and a gRPC port; some of its parts find a gRPC
 port as ``HTTP port + 10000`` whatever the flags say, so every pair is chosen that way,
-from 20000-29999 (gRPC 30000-39999). A persistent store reuses its previous ports when
-they are free (``ports.json``): its endpoint stays put, and SeaweedFS, which names
-its master's state after the master port, finds that state again.
+from 10000-19999 (gRPC 20000-29999): below the kernel's range for outgoing ports
+(32768 and up), where other servers' free ports and every client's ports come from.
+A persistent store reuses its previous ports when they are free (``ports.json``): its
+endpoint stays put, and SeaweedFS, which names its master's state after the master
+port, finds that state again.
 
 Access needs the key pair written to ``s3-identities.json`` (mode 0600): unsigned or
 wrongly signed requests get 403.
@@ -32,7 +34,7 @@ from deploy.processes import ServerLaunch, StartupError, spawn
 
 HOST = "127.0.0.1"
 GRPC_OFFSET = 10000
-PORT_RANGE = (20000, 29999)
+PORT_RANGE = (10000, 19999)
 COMPONENTS = ("s3", "master", "volume", "filer", "admin")
 PORTS_FILE = "ports.json"
 IDENTITIES_FILE = "s3-identities.json"
@@ -79,7 +81,7 @@ def _free_pair(taken: set[int]) -> int:
         port = random.randint(*PORT_RANGE)
         if port not in taken and _free(port) and _free(port + GRPC_OFFSET):
             return port
-    raise StartupError("no free pair of loopback ports for SeaweedFS in 20000-39999")
+    raise StartupError("no free pair of loopback ports for SeaweedFS in 10000-29999")
 
 
 def choose_ports(previous: dict[str, int] | None = None) -> dict[str, int]:

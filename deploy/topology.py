@@ -91,6 +91,7 @@ class ProcessSpec:
     prefixes: tuple[str, ...]
     port_variable: str | None = None
     host_variable: str | None = None
+    service: str | None = None  # the service whose schema (and database role) it uses
 
     @property
     def argv(self) -> list[str]:
@@ -123,6 +124,7 @@ def _plan() -> tuple[ProcessSpec, ...]:
                 role=Role.MIGRATE,
                 env_names=env,
                 prefixes=(service.prefix,),
+                service=service.name,
             )
         )
         specs.append(
@@ -135,6 +137,7 @@ def _plan() -> tuple[ProcessSpec, ...]:
                 prefixes=(service.prefix,),
                 port_variable=service.port_variable,
                 host_variable=service.host_variable,
+                service=service.name,
             )
         )
     # The parse worker holds no database credentials: queue, storage and webhooks only.

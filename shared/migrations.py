@@ -32,7 +32,13 @@ def upgrade(migrations_dir: Path, database_url: str, schema: str, revision: str 
 
 
 def _configure_and_run(connection: Connection, metadata: MetaData, schema: str) -> None:
-    connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+    # Looked up first: CREATE SCHEMA checks the database's CREATE privilege even when the
+    # schema exists, and a service's role owns its schema without holding that privilege.
+    exists = connection.execute(
+        text("SELECT 1 FROM pg_namespace WHERE nspname = :s"), {"s": schema}
+    ).scalar()
+    if not exists:
+        connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
     # Serialise concurrent migrators of the same schema (several replicas starting at once).
     connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:s))"), {"s": schema})
     context.configure(

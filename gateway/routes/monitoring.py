@@ -14,6 +14,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway import monitoring_figures as figures
 from gateway.dependencies import AccessTokenDep, PrincipalDep, RuntimeDep
+from gateway.profile_figures import (
+    UNAVAILABLE,
+    UNAVAILABLE_CACHE,
+    UNAVAILABLE_CACHE_STATS,
+    profile_figures,
+)
 from gateway.routes.health import SERVICE_NAME, now_iso
 from gateway.runtime import GatewayRuntime
 
@@ -28,14 +34,17 @@ async def ping(runtime: RuntimeDep) -> dict[str, Any]:
 @router.get("/monitoring/detailed", summary="Health of every service and backing service")
 async def detailed(runtime: RuntimeDep) -> dict[str, Any]:
     """Always 200 while the gateway answers; ``status`` says whether anything is wrong."""
-    platform = await runtime.health.components()
+    platform, profile = await asyncio.gather(runtime.health.components(), profile_figures(runtime))
     limiter = runtime.limiter.snapshot()
     components: dict[str, Any] = {
         "database": {
             "status": platform["postgresql"]["status"],
             "info": figures.database(platform),
         },
-        "cache": figures.cache_component(runtime, figures.cache_stats(runtime)),
+        # The avatar cache and providers (the profile service's own figures).
+        "cache": _avatar_cache_component(profile),
+        "avatar_providers": profile["avatar_providers"] if profile else UNAVAILABLE,
+        "credential_cache": figures.cache_component(runtime, figures.cache_stats(runtime)),
         "metrics": figures.metrics_component(runtime, figures.system()),
         "redis": platform["redis"],
         "rate_limiter": limiter,
@@ -81,9 +90,25 @@ async def metrics(
     }
 
 
-@router.get("/monitoring/cache/stats", summary="Credential cache statistics")
+def _avatar_cache_component(profile: dict[str, Any] | None) -> dict[str, Any]:
+    if profile is None:
+        return dict(UNAVAILABLE_CACHE)
+    stats = profile["cache_stats"]
+    return {
+        "status": "healthy",
+        "hit_rate": stats["hit_rate"],
+        "total_entries": stats["total_entries"],
+    }
+
+
+@router.get("/monitoring/cache/stats", summary="Avatar cache (and credential cache) statistics")
 async def cache_stats(runtime: RuntimeDep) -> dict[str, Any]:
-    return {"cache_stats": figures.cache_stats(runtime), "timestamp": now_iso()}
+    """The profile service's avatar cache, every replica added up; the gateway's own
+    credential cache under ``credentials``."""
+    profile = await profile_figures(runtime)
+    stats = dict(profile["cache_stats"]) if profile else dict(UNAVAILABLE_CACHE_STATS)
+    stats["credentials"] = figures.cache_stats(runtime)
+    return {"cache_stats": stats, "timestamp": now_iso()}
 
 
 async def _sessions(runtime: GatewayRuntime, token: str | None) -> dict[str, Any]:
@@ -122,11 +147,14 @@ async def _sessions(runtime: GatewayRuntime, token: str | None) -> dict[str, Any
 async def status(
     runtime: RuntimeDep, principal: PrincipalDep, token: AccessTokenDep
 ) -> dict[str, Any]:
-    platform, connections = await asyncio.gather(
-        runtime.health.components(), _sessions(runtime, token)
+    scope = None if principal.is_admin else principal.client_id
+    platform, connections, profile = await asyncio.gather(
+        runtime.health.components(), _sessions(runtime, token), profile_figures(runtime, scope)
     )
     cache = figures.cache_stats(runtime)
     pools = figures.database_metrics(platform)
+    if profile is not None:  # the caller's sessions, as the profile service measures them
+        connections = {**profile["connections"], "available": True}
     return {
         "status": runtime.health.status(platform),
         "service": SERVICE_NAME,
@@ -134,7 +162,9 @@ async def status(
         "timestamp": now_iso(),
         "caller": {"username": principal.username, "role": principal.role.value},
         "connections": connections,
-        "cache": {
+        "cache": profile["cache"]
+        if profile
+        else {
             "total_entries": cache["total_entries"],
             "hit_rate": cache["hit_rate"],
             "by_category": cache["by_category"],
@@ -147,7 +177,9 @@ async def status(
                 "checked_out": pools["connections"],
             },
         },
-        "websockets": {
+        "websockets": profile["websockets"]
+        if profile
+        else {
             "active_connections": sum(runtime.websockets.values()),
             "session_ids": sorted(runtime.websockets),
         },

@@ -147,11 +147,8 @@ CASES: dict[str, tuple[list[Plant], str]] = {
         [Plant("services/profile/service/comments.py", "from fastapi import WebSocket")],
         NO_FASTAPI_RULE,
     ),
-    "profile's repository imports its service (not built yet)": (
-        [
-            Plant("services/profile/service.py", "import services.profile.models"),
-            Plant("services/profile/repository.py", "import services.profile.service"),
-        ],
+    "profile's repository imports its service": (
+        [Plant("services/profile/repository.py", "import services.profile.service.avatars")],
         layers_rule("profile"),
     ),
     "analysis models import the routes": (
@@ -166,7 +163,7 @@ CASES: dict[str, tuple[list[Plant], str]] = {
         layers_rule("analysis"),
     ),
     "a profile module that belongs to no layer": (
-        [Plant("services/profile/avatars.py", "import services.profile.models")],
+        [Plant("services/profile/unlayered.py", "import services.profile.models")],
         layers_rule("profile"),
     ),
     "the ingest worker imports ingest's models": (

@@ -66,8 +66,10 @@ async def test_throwaway_server_runs_from_a_closed_virtualenv(
 ) -> None:
     pgdata = Path(tempfile.mkdtemp(prefix="quarry-pg-"))
     try:
-        with run_postgres(pgdata, log_path=tmp_path / "pg.log", durable=False) as url:
-            assert await answers(url) == 42
+        with run_postgres(
+            pgdata, log_path=tmp_path / "pg.log", durable=False, superuser_password="pw"
+        ) as server:
+            assert await answers(server.url()) == 42
     finally:
         shutil.rmtree(pgdata, ignore_errors=True)
 
@@ -79,8 +81,10 @@ async def test_make_up_data_under_a_closed_checkout(
     relocated: Path | None = None
     try:
         for _ in range(2):  # a second start finds the same cluster again
-            with run_postgres(pgdata, log_path=tmp_path / "pg.log", durable=True) as url:
-                assert await answers(url) == 42
+            with run_postgres(
+                pgdata, log_path=tmp_path / "pg.log", durable=True, superuser_password="pw"
+            ) as server:
+                assert await answers(server.url()) == 42
             if os.geteuid() == 0:  # nobody cannot reach the checkout: kept elsewhere, linked
                 assert pgdata.is_symlink()
                 assert relocated in (None, pgdata.resolve())

@@ -147,7 +147,7 @@ async def test_cache_stats(client: httpx.AsyncClient, upstreams: Upstreams) -> N
     upstreams.auth.grant("pk_stats", sid="key:stats")
     for _ in range(3):
         await client.get("/sessions", headers={"X-API-Key": "pk_stats"})
-    stats = (await client.get("/monitoring/cache/stats")).json()["cache_stats"]
+    stats = (await client.get("/monitoring/cache/stats")).json()["cache_stats"]["credentials"]
     assert {"hit_rate", "miss_rate", "total_entries", "memory_usage_mb", "evictions"} <= set(stats)
     assert stats["by_category"]["introspected_credentials"] >= 1
     assert stats["hit_rate"] > 0
@@ -180,14 +180,15 @@ async def test_cache_memory_is_measured_not_estimated(
     """Credentials whose principals are large cost what they hold (an estimate per entry
     said ~1.6 kB whatever they held)."""
     async with gateway.client() as client:
-        before = (await client.get("/monitoring/cache/stats")).json()["cache_stats"]
+        # The gateway's own credential cache (the avatar cache is the profile service's).
+        before = (await client.get("/monitoring/cache/stats")).json()["cache_stats"]["credentials"]
         for i in range(20):
             key = f"pk_big_{i}"
             upstreams.auth.grant(
                 key, sid=f"key:big{i}", scopes=[f"s{i}-{n:06d}" for n in range(4000)]
             )
             assert (await client.get("/sessions", headers={"X-API-Key": key})).status_code == 200
-        after = (await client.get("/monitoring/cache/stats")).json()["cache_stats"]
+        after = (await client.get("/monitoring/cache/stats")).json()["cache_stats"]["credentials"]
     # 20 introspected keys + their 20 tokens, each carrying ~4000 scope strings.
     grown_mb = after["memory_usage_mb"] - before["memory_usage_mb"]
     assert grown_mb > 20 * 4000 * 50 / (1024 * 1024), (before, after)
@@ -222,7 +223,7 @@ def test_cache_bytes_follow_what_comes_and_goes(keyring: KeyRing) -> None:
 async def test_hit_rates_are_absent_before_any_lookup(start_gateway: StartGateway) -> None:
     gateway = await start_gateway()
     async with gateway.client() as client:
-        stats = (await client.get("/monitoring/cache/stats")).json()["cache_stats"]
+        stats = (await client.get("/monitoring/cache/stats")).json()["cache_stats"]["credentials"]
     assert stats["hit_rate"] is None
     assert stats["miss_rate"] is None
 
