@@ -155,3 +155,27 @@ async def test_exports_are_listed_newest_first(
     assert listed == sorted(ids, reverse=True)
     status = await wait_for_task(gateway_client, user, response.headers["X-Task-ID"])
     assert status["export_id"] == ids[-1]
+
+
+async def test_the_report_is_self_contained_and_escapes_user_content(
+    gateway_client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    path = tmp_path / "hostile.tar"
+    truth = write_export(path, 1500, seed=13, hostile=True)
+    assert truth.hostile_strings
+    user = await register_skype_user(gateway_client)
+    result = (await upload(gateway_client, user, path.read_bytes())).json()
+    report = await gateway_client.get(f"/api/report/{result['export_id']}", headers=user.headers)
+    assert report.status_code == 200, report.text
+    assert report.headers["content-type"].startswith("text/html")
+    assert "default-src 'none'" in report.headers["content-security-policy"]
+    html = report.text
+    lowered = html.lower()
+    # Self-contained: nothing to fetch, nothing to run.
+    for external in ("<script", "<link", 'src="http', "src='http", "url(http", "@import"):
+        assert external not in lowered, external
+    assert "<svg" in lowered  # charts are inline SVG
+    # User content is there, as text.
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<img src=x" not in lowered
