@@ -68,7 +68,12 @@ def small_platform(
     own_redis: RedisProcess,
     tmp_path: Path,
 ) -> Iterator[RunningPlatform]:
-    mine = dataclasses.replace(backing, database_url=database, redis_url=own_redis.url)
+    # service_database_urls emptied: the per-service roles' URLs point at the session's
+    # database, where this auth would write signing keys sealed with its own secret
+    # (and then fail to start on the session's keys).
+    mine = dataclasses.replace(
+        backing, database_url=database, redis_url=own_redis.url, service_database_urls={}
+    )
     others = {
         f"GATEWAY_{name.upper()}_INTERNAL_URL": platform.service_urls[name]
         for name in ("ingest", "analysis", "profile")
