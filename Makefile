@@ -15,7 +15,7 @@ PYTHON := $(shell for p in python3.11 python3.12 python3.13 python3.14 python3; 
 	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; assert sys.version_info >= (3, 11); print(sys.executable)' 2>/dev/null && break; \
 	done)
 
-.PHONY: help setup up test lint bench clean
+.PHONY: help setup system-packages up test lint bench clean
 
 help:
 	@echo "make up     run the whole platform in the foreground (Ctrl-C stops it)"
@@ -36,7 +36,12 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 
 setup: $(VENV)/.synced
 
-up: setup
+# Debian packages of the document converters (LibreOffice, Pango): installed when root,
+# otherwise reported with the conversions they enable.
+system-packages:
+	@deploy/install-system-packages
+
+up: setup system-packages
 	$(BIN)/python -m deploy up
 
 lint: setup
@@ -45,7 +50,7 @@ lint: setup
 	$(BIN)/mypy shared services gateway deploy samples
 	$(BIN)/lint-imports
 
-test: lint
+test: lint system-packages
 	$(BIN)/pytest
 
 bench: setup

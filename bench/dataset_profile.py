@@ -30,7 +30,14 @@ YDATA = "ydata-profiling==4.18.4"
 UV = ROOT / ".tools" / "bin" / "uv"
 
 _QUARRY_CHILD = """
-import json, resource, sys, time
+def peak_rss_mb():
+    # VmHWM: this process's own high-water mark. ru_maxrss would not do: Linux keeps, across
+    # exec, the high-water mark of the forking parent's address space.
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+import json, sys, time
 sys.path.insert(0, {root!r})
 from pathlib import Path
 from services.ingest.worker.datasets.profile import profile_file
@@ -40,14 +47,21 @@ result = profile_file(path, path.name)
 print(json.dumps({{
     "seconds": time.perf_counter() - started,
     "cpu_seconds": time.process_time() - cpu,
-    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    "peak_rss_mb": peak_rss_mb(),
     "timings": result.timings,
     "issues": len(result.profile["quality"]),
 }}))
 """
 
 _PANDAS_CHILD = """
-import json, resource, time, warnings
+def peak_rss_mb():
+    # VmHWM: this process's own high-water mark. ru_maxrss would not do: Linux keeps, across
+    # exec, the high-water mark of the forking parent's address space.
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+import json, time, warnings
 warnings.simplefilter("ignore")
 import pandas as pd
 started, cpu = time.perf_counter(), time.process_time()
@@ -57,12 +71,19 @@ frame.corr(numeric_only=True)
 print(json.dumps({{
     "seconds": time.perf_counter() - started,
     "cpu_seconds": time.process_time() - cpu,
-    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    "peak_rss_mb": peak_rss_mb(),
 }}))
 """
 
 _YDATA_CHILD = """
-import json, resource, time, warnings, logging
+def peak_rss_mb():
+    # VmHWM: this process's own high-water mark. ru_maxrss would not do: Linux keeps, across
+    # exec, the high-water mark of the forking parent's address space.
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+import json, time, warnings, logging
 warnings.simplefilter("ignore")
 logging.disable(logging.WARNING)
 import pandas as pd
@@ -74,7 +95,7 @@ report.to_json()
 print(json.dumps({{
     "seconds": time.perf_counter() - started,
     "cpu_seconds": time.process_time() - cpu,
-    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    "peak_rss_mb": peak_rss_mb(),
 }}))
 """
 
@@ -105,7 +126,8 @@ def _baseline_venv(folder: Path, with_ydata: bool) -> str:
     venv = folder / "baseline-venv"
     python = venv / "bin" / "python"
     subprocess.run([str(UV), "venv", "-q", "--python", sys.executable, str(venv)], check=True)
-    packages = [YDATA] if with_ydata else ["pandas"]
+    # ydata-profiling 4.18 still imports pkg_resources, which setuptools 81 dropped.
+    packages = [YDATA, "setuptools<81"] if with_ydata else ["pandas"]
     subprocess.run(
         [str(UV), "pip", "install", "-q", "--python", str(python), *packages],
         check=True,

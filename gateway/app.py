@@ -26,8 +26,9 @@ from gateway.cors import GatewayCORSMiddleware
 from gateway.dispatch import GatewayDispatcher
 from gateway.introspection_cache import IntrospectionCache
 from gateway.openapi import STATIC_URL, MergedOpenApi, static_directory
+from gateway.penalties import PenaltyBox
 from gateway.platform_health import PlatformHealth
-from gateway.proxy import HttpProxy
+from gateway.proxy import BodyPolicy, HttpProxy
 from gateway.rate_limit import GatewayRateLimiter
 from gateway.route_table import RouteTable
 from gateway.routes import ROUTERS
@@ -45,7 +46,6 @@ from shared.revocation import RevocationList
 from shared.tokens import TokenVerifier
 
 log = get_logger("gateway.app")
-WEBSOCKET_MAX_MESSAGE = 16 * 1024 * 1024
 DESCRIPTION = (
     "One entry point for every Quarry service: the Skype Parser, PyAnalypt, "
     "Profile & Engagement, File Processing and Chat Export APIs."
@@ -83,15 +83,21 @@ async def open_runtime(app: FastAPI, dispatcher: GatewayDispatcher) -> AsyncIter
         stack.push_async_callback(session.close)
         redis = create_redis(settings.redis_url)
         stack.push_async_callback(redis.aclose)
-        revocations = RevocationList(redis)
-        await revocations.start()
-        stack.push_async_callback(revocations.stop)
         auth_client = AuthClient(
             session,
             settings.auth_internal_url,
             settings.internal_token,
             settings.control_timeout_seconds,
+            settings.auth_breaker_seconds,
         )
+        # While pub/sub is down, revocations come from auth's durable feed.
+        revocations = RevocationList(
+            redis,
+            fallback=auth_client.revocations,
+            poll_seconds=settings.revocation_poll_seconds,
+        )
+        await revocations.start()
+        stack.push_async_callback(revocations.stop)
         verifier = TokenVerifier(
             auth_client.jwks,
             issuer=settings.jwt_issuer,
@@ -125,13 +131,22 @@ async def open_runtime(app: FastAPI, dispatcher: GatewayDispatcher) -> AsyncIter
             authenticator=authenticator,
             limiter=limiter,
             http_proxy=HttpProxy(
-                session, connect_timeout=settings.upstream_connect_timeout_seconds
+                session,
+                connect_timeout=settings.upstream_connect_timeout_seconds,
+                read_timeout=settings.upstream_timeout_seconds,
+                long_read_timeout=settings.upstream_long_timeout_seconds,
+                body_policy=BodyPolicy(
+                    idle_timeout=settings.client_body_idle_timeout_seconds,
+                    min_rate=settings.client_body_min_rate_bytes,
+                    grace=settings.client_body_grace_seconds,
+                ),
             ),
             websocket_proxy=WebSocketProxy(
                 session,
                 connect_timeout=settings.upstream_connect_timeout_seconds,
-                max_message_bytes=WEBSOCKET_MAX_MESSAGE,
+                max_message_bytes=settings.websocket_max_message_bytes,
             ),
+            penalties=PenaltyBox(settings.penalised_addresses_max),
             health=PlatformHealth(
                 session,
                 redis,

@@ -19,6 +19,7 @@ authentication. Auth being unreachable is a 503, never a 401.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from dataclasses import dataclass
 from enum import StrEnum
@@ -129,7 +130,7 @@ class Authenticator:
         negative_ttl_seconds: float,
     ) -> None:
         self._verifier = verifier
-        self._auth = auth_client
+        self.auth_client = auth_client
         self._revocations = revocations
         self.introspection_cache = introspection_cache
         self.token_cache = token_cache
@@ -202,10 +203,13 @@ class Authenticator:
     async def _introspect_uncached(self, credential: Credential, key: str) -> Introspected | None:
         self.introspection_calls += 1
         try:
-            answer = await self._auth.introspect(credential.kind, credential.value)
+            answer = await self.auth_client.introspect(credential.kind, credential.value)
         except AuthServiceUnavailable as exc:
             log.warning("introspection_failed", error=str(exc))
-            raise ServiceUnavailable("Authentication service unavailable") from exc
+            retry = max(1, math.ceil(self.auth_client.breaker.retry_after()))
+            raise ServiceUnavailable(
+                "Authentication service unavailable", headers={"Retry-After": str(retry)}
+            ) from exc
         if not answer.get("active"):
             self.introspection_cache.put_negative(key, self._negative_ttl)
             return None
@@ -224,7 +228,7 @@ class Authenticator:
             access_token=token,
             principal=principal,
             handle=str(handle) if handle else None,
-            expires_at=time.monotonic() + max(ttl, 0.0),
+            expires_at=self.introspection_cache.clock() + max(ttl, 0.0),
         )
         if ttl > 0:
             self.introspection_cache.put(key, entry)

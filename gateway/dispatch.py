@@ -1,7 +1,8 @@
 """The request path through the gateway, as a pure ASGI app:
 
-route table → authenticate → cross-site check → rate limit → the gateway's own
-routes, or the stream proxy / WebSocket relay to the owning service.
+route table → headers read once (:mod:`gateway.request_headers`) → authenticate →
+cross-site check → rate limit (one Redis call) → the gateway's own routes, or the
+stream proxy / WebSocket relay to the owning service.
 
 CORS preflights never get here: :mod:`gateway.cors` answers them outside the
 dispatcher (no authentication, no proxying, no rate-limit charge).
@@ -20,14 +21,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.authentication import Authenticated, IntrospectionRefused, find_credentials
 from gateway.cross_site import check_cross_site
-from gateway.forwarding import (
-    NO_HEADERS,
-    HeaderSource,
-    Peer,
-    resolve_peer,
-    upstream_request_headers,
-)
+from gateway.forwarding import HeaderList, Peer, resolve_peer, upstream_request_headers
 from gateway.proxy import send_error
+from gateway.rate_limit import as_dict
+from gateway.request_headers import RequestHeaders, read_headers
 from gateway.route_table import AuthPolicy, BodyLimit, Owner, RateClass, Route, Timeout
 from gateway.runtime import GatewayRuntime
 from gateway.websocket_proxy import refuse
@@ -43,8 +40,7 @@ from shared.log import get_logger
 from shared.request_context import new_request_id
 
 log = get_logger("gateway.dispatch")
-
-MAX_PENALISED = 100_000
+NO_HEADERS: HeaderList = []
 
 
 class GatewayDispatcher:
@@ -77,12 +73,13 @@ class GatewayDispatcher:
         status = 500
         runtime.stats.in_flight += 1
         try:
+            headers = read_headers(scope["headers"])
             if route is None:
                 status = await self._unrouted(
-                    runtime, scope, receive, send, match.method_not_allowed
+                    runtime, scope, receive, send, headers, match.method_not_allowed
                 )
             else:
-                status = await self._routed(runtime, route, scope, receive, send)
+                status = await self._routed(runtime, route, scope, receive, send, headers)
         finally:
             runtime.stats.in_flight -= 1
             template = route.template if route is not None else "unmatched"
@@ -94,34 +91,41 @@ class GatewayDispatcher:
         scope: Scope,
         receive: Receive,
         send: Send,
+        headers: RequestHeaders,
         method_not_allowed: bool,
     ) -> int:
-        peer = self._peer(runtime, scope)
+        peer = self._peer(runtime, scope, headers)
         error: QuarryError = MethodNotAllowed() if method_not_allowed else NotFound()
         allow = ""
         if method_not_allowed:
             allow = ", ".join([*runtime.table.allowed_methods(scope["path"]), "OPTIONS"])
             error.headers["Allow"] = allow
-        extra: HeaderSource = NO_HEADERS
+        extra = NO_HEADERS
         try:
             extra = await self._limit(runtime, RateClass.API, None, peer)
         except QuarryError as exc:
-            return await send_error(scope, receive, send, exc, extra)
+            return await send_error(scope, receive, send, exc)
         if method_not_allowed and scope["method"] == "OPTIONS":
             # A plain OPTIONS (CORS preflights never get here): which methods the path takes.
-            headers = [(b"allow", allow.encode()), *await extra.resolve()]
-            await send({"type": "http.response.start", "status": 204, "headers": headers})
+            answer = [(b"allow", allow.encode()), *extra]
+            await send({"type": "http.response.start", "status": 204, "headers": answer})
             await send({"type": "http.response.body", "body": b""})
             return 204
         return await send_error(scope, receive, send, error, extra)
 
     async def _routed(
-        self, runtime: GatewayRuntime, route: Route, scope: Scope, receive: Receive, send: Send
+        self,
+        runtime: GatewayRuntime,
+        route: Route,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        headers: RequestHeaders,
     ) -> int:
-        peer = self._peer(runtime, scope)
-        extra: HeaderSource = NO_HEADERS
+        peer = self._peer(runtime, scope, headers)
+        extra = NO_HEADERS
         try:
-            auth = await self._authenticate(runtime, route, scope, peer)
+            auth = await self._authenticate(runtime, route, headers, peer)
             extra = await self._limit(runtime, route.rate, auth, peer)
             if auth is not None and auth.via_cookie:
                 check_cross_site(
@@ -135,31 +139,27 @@ class GatewayDispatcher:
         if route.owner is Owner.GATEWAY:
             return await self._own_route(scope, receive, send, auth, extra)
         settings = runtime.settings
-        headers = upstream_request_headers(
-            scope["headers"],
-            peer=peer,
-            request_id=self._request_id(scope),
-            bearer=auth.access_token if auth is not None else None,
-            proof=runtime.proof_header,
-        )
         return await runtime.http_proxy.forward(
             scope,
             receive,
             send,
-            base_url=settings.service_urls[route.owner.value],
+            base_url=runtime.service_urls[route.owner],
             service=route.owner.value,
-            headers=headers,
+            request=headers,
+            headers=upstream_request_headers(
+                headers,
+                peer=peer,
+                request_id=self._request_id(scope),
+                bearer=auth.access_token if auth is not None else None,
+                proof=runtime.proof_header,
+            ),
             max_body=(
                 settings.max_upload_bytes
                 if route.body is BodyLimit.UPLOAD
                 else settings.max_body_bytes
             ),
-            read_timeout=(
-                settings.upstream_long_timeout_seconds
-                if route.timeout is Timeout.LONG
-                else settings.upstream_timeout_seconds
-            ),
-            extra_headers=extra,
+            long_timeout=route.timeout is Timeout.LONG,
+            rate_limit=extra,
         )
 
     async def _own_route(
@@ -168,7 +168,7 @@ class GatewayDispatcher:
         receive: Receive,
         send: Send,
         auth: Authenticated | None,
-        extra: HeaderSource,
+        extra: HeaderList,
     ) -> int:
         state = scope.setdefault("state", {})
         if auth is not None:
@@ -180,7 +180,7 @@ class GatewayDispatcher:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", []), *await extra.resolve()]
+                message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
 
         await self.inner(scope, receive, send_with_headers)
@@ -197,13 +197,14 @@ class GatewayDispatcher:
         if route is None:
             await refuse(scope, send, NotFound())
             return
-        peer = self._peer(runtime, scope)
+        headers = read_headers(scope["headers"], websocket=True)
+        peer = self._peer(runtime, scope, headers)
         query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         query_key = next((v for k, v in query if k == "api_key"), None)
         upstream_query = urlencode([(k, v) for k, v in query if k != "api_key"])
-        extra: HeaderSource = NO_HEADERS
+        extra = NO_HEADERS
         try:
-            auth = await self._authenticate(runtime, route, scope, peer, query_api_key=query_key)
+            auth = await self._authenticate(runtime, route, headers, peer, query_api_key=query_key)
             extra = await self._limit(runtime, route.rate, auth, peer)
             if auth is not None and auth.via_cookie:
                 # Cross-site WebSocket hijacking: a cookie handshake must come from this
@@ -219,23 +220,21 @@ class GatewayDispatcher:
             await refuse(scope, send, exc, extra)
             return
         session_id = scope["path"].rstrip("/").rsplit("/", 1)[-1]
-        headers = upstream_request_headers(
-            scope["headers"],
-            peer=peer,
-            request_id=self._request_id(scope),
-            bearer=auth.access_token if auth is not None else None,
-            proof=runtime.proof_header,
-            websocket=True,
-        )
         runtime.websockets[session_id] += 1
         try:
             await runtime.websocket_proxy.forward(
                 scope,
                 receive,
                 send,
-                base_url=runtime.settings.service_urls[route.owner.value],
+                base_url=runtime.service_urls[route.owner],
                 service=route.owner.value,
-                headers=headers,
+                headers=upstream_request_headers(
+                    headers,
+                    peer=peer,
+                    request_id=self._request_id(scope),
+                    bearer=auth.access_token if auth is not None else None,
+                    proof=runtime.proof_header,
+                ),
                 query=upstream_query,
                 extra_headers=extra,
             )
@@ -252,49 +251,38 @@ class GatewayDispatcher:
         return request_id if isinstance(request_id, str) else new_request_id()
 
     @staticmethod
-    def _peer(runtime: GatewayRuntime, scope: Scope) -> Peer:
+    def _peer(runtime: GatewayRuntime, scope: Scope, headers: RequestHeaders) -> Peer:
         return resolve_peer(
-            scope.get("client"), scope["scheme"], scope["headers"], runtime.settings.trusted_proxies
+            scope.get("client"), scope["scheme"], headers, runtime.settings.trusted_proxies
         )
 
     async def _authenticate(
         self,
         runtime: GatewayRuntime,
         route: Route,
-        scope: Scope,
+        headers: RequestHeaders,
         peer: Peer,
         *,
         query_api_key: str | None = None,
     ) -> Authenticated | None:
         if route.auth is AuthPolicy.PUBLIC:
             return None
-        authorization = api_key = cookie = None
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                authorization = value.decode("latin-1")
-            elif name == b"x-api-key":
-                api_key = value.decode("latin-1")
-            elif name == b"cookie":
-                text = value.decode("latin-1")
-                cookie = text if cookie is None else f"{cookie}; {text}"
-        credentials = find_credentials(authorization, api_key, cookie, query_api_key)
+        credentials = find_credentials(
+            headers.authorization, headers.api_key, headers.cookie, query_api_key
+        )
         required = route.auth is AuthPolicy.REQUIRED
         if not credentials and not required:
             return None
-        authenticator = runtime.authenticator
-        penalty = runtime.penalised.get(peer.client_ip)
-        if penalty is not None and penalty <= time.monotonic():
-            del runtime.penalised[peer.client_ip]
-            penalty = None
+        penalty = runtime.penalties.remaining(peer.client_ip)
         try:
-            return await authenticator.authenticate(
+            return await runtime.authenticator.authenticate(
                 credentials, required=required, allow_introspection=penalty is None
             )
         except Unauthorized as exc:
             await self._count_failure(runtime, route, peer, exc)
             raise
         except IntrospectionRefused:
-            raise RateLimited(max((penalty or 0.0) - time.monotonic(), 1.0)) from None
+            raise RateLimited(max(penalty or 0.0, 1.0)) from None
 
     async def _count_failure(
         self, runtime: GatewayRuntime, route: Route, peer: Peer, error: Unauthorized
@@ -303,29 +291,22 @@ class GatewayDispatcher:
         if not runtime.limiter.enabled:
             return
         try:
-            decision = await runtime.limiter.check(route.rate, f"ip:{peer.client_ip}")
+            headers = await runtime.limiter.check(route.rate, f"ip:{peer.client_ip}")
         except RateLimited as limited:
-            penalised = runtime.penalised
-            if len(penalised) >= MAX_PENALISED:
-                now = time.monotonic()
-                for address in [a for a, until in penalised.items() if until <= now]:
-                    del penalised[address]
-            if len(penalised) < MAX_PENALISED:
-                penalised[peer.client_ip] = time.monotonic() + limited.retry_after
+            runtime.penalties.penalise(peer.client_ip, limited.retry_after)
             raise
         except ServiceUnavailable:
             return
-        error.headers.update(await decision.as_dict())
+        error.headers.update(as_dict(headers))
 
     async def _limit(
         self, runtime: GatewayRuntime, rate: RateClass, auth: Authenticated | None, peer: Peer
-    ) -> HeaderSource:
+    ) -> HeaderList:
         limiter = runtime.limiter
         if not limiter.enabled:
             return NO_HEADERS
         if auth is not None:
-            key = f"user:{auth.principal.user_id}"
-            client = f"client:{auth.principal.client_id}" if auth.principal.client_id else None
-        else:
-            key, client = f"ip:{peer.client_ip}", None
-        return await limiter.check(rate, key, client)
+            principal = auth.principal
+            client = f"client:{principal.client_id}" if principal.client_id else None
+            return await limiter.check(rate, f"user:{principal.user_id}", client)
+        return await limiter.check(rate, f"ip:{peer.client_ip}")

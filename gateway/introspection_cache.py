@@ -16,6 +16,7 @@ import hashlib
 import sys
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from gateway.memory import footprint
@@ -34,7 +35,7 @@ class Introspected:
     access_token: str
     principal: Principal
     handle: str | None  # the sid auth revokes it by
-    expires_at: float  # monotonic
+    expires_at: float  # on the cache's clock (monotonic)
 
 
 @dataclass(slots=True)
@@ -50,8 +51,9 @@ class CacheStats:
 class IntrospectionCache:
     """Bounded, TTL'd, revocation-aware memory of introspection answers."""
 
-    def __init__(self, max_entries: int) -> None:
+    def __init__(self, max_entries: int, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._max = max_entries
+        self.clock = clock  # what entries' expires_at is measured on
         self._entries: OrderedDict[str, Introspected | None] = OrderedDict()
         self._negative_until: dict[str, float] = {}
         self._by_handle: dict[str, set[str]] = {}
@@ -64,7 +66,7 @@ class IntrospectionCache:
 
     def get(self, key: str) -> Introspected | bool | None:
         """The cached answer: an entry, ``False`` for a cached "inactive", ``None`` if unknown."""
-        now = time.monotonic()
+        now = self.clock()
         entry = self._entries.get(key)
         if entry is not None:
             if entry.expires_at > now:
@@ -83,7 +85,7 @@ class IntrospectionCache:
         return None
 
     def put(self, key: str, entry: Introspected) -> None:
-        if self._max <= 0 or entry.expires_at <= time.monotonic():
+        if self._max <= 0 or entry.expires_at <= self.clock():
             return
         self._drop(key)
         self._entries[key] = entry
@@ -97,7 +99,7 @@ class IntrospectionCache:
             return
         self._drop(key)
         self._entries[key] = None
-        self._negative_until[key] = time.monotonic() + ttl
+        self._negative_until[key] = self.clock() + ttl
         self._measure(key, footprint(key, self._negative_until[key]))
         self._trim()
 

@@ -8,6 +8,8 @@ health of the gateway's own components, each the result of a check that can fail
   that matters.
 - ``metrics``: healthy when the figures could be read: the host's CPU, memory and
   disk (psutil) and the Prometheus registry (collected as ``/metrics`` would).
+- ``auth_breaker``: the breaker in front of auth (introspection, JWKS, revocations):
+  unhealthy while open, that is while auth is failing.
 - ``database``: the services' own health checks of their PostgreSQL pools (a timed
   query each); connections and pool sizes as they report them.
 """
@@ -19,6 +21,7 @@ from typing import Any
 import psutil
 from prometheus_client import generate_latest
 
+from gateway.breaker import CircuitBreaker
 from gateway.runtime import GatewayRuntime
 from shared.log import get_logger
 
@@ -104,10 +107,17 @@ def cache_component(runtime: GatewayRuntime, stats: dict[str, Any]) -> dict[str,
         "hit_rate": stats["hit_rate"],
         "total_entries": stats["total_entries"],
     }
-    if not runtime.revocations.connected:
+    revocations = runtime.revocations
+    component["revocations"] = "pub/sub" if revocations.connected else "polling auth"
+    if not revocations.synced:
         component["status"] = "unhealthy"
         component["error"] = "revocations are not arriving: cached credentials are not evicted"
     return component
+
+
+def breaker_component(breaker: CircuitBreaker) -> dict[str, Any]:
+    """A circuit breaker's state: unhealthy while what it guards is failing."""
+    return {"status": "healthy" if breaker.closed else "unhealthy", **breaker.snapshot()}
 
 
 def database(components: dict[str, Any]) -> dict[str, Any]:

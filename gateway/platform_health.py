@@ -2,7 +2,8 @@
 
 Asks every service's ``/health`` (which checks its PostgreSQL schema, Redis, and
 for ingest and analysis S3 and SQS), pings the gateway's own Redis, reads the
-parse worker's heartbeat key, and folds it into components:
+parse worker's heartbeat key (and the converters it reports), and folds it into
+components:
 ``gateway``, ``auth``, ``ingest``, ``analysis``, ``profile``, ``postgresql``,
 ``redis``, ``s3``, ``sqs``, ``worker`` (and the rate limiter's state).
 
@@ -21,7 +22,7 @@ import aiohttp
 from redis.asyncio import Redis
 
 from shared.health import overall, run_check
-from shared.heartbeat import last_beat
+from shared.heartbeat import last_beat, read_capabilities
 from shared.log import get_logger
 
 log = get_logger("gateway.health")
@@ -105,6 +106,7 @@ class PlatformHealth:
         try:
             async with asyncio.timeout(self._timeout):
                 beat = await last_beat(self._redis, self._heartbeat_key)
+                capabilities = await read_capabilities(self._redis)
         except Exception as exc:
             return {"status": "unhealthy", "error": f"heartbeat unreadable ({type(exc).__name__})"}
         state: dict[str, Any]
@@ -117,6 +119,8 @@ class PlatformHealth:
             else:
                 state = {"status": "healthy", "last_heartbeat_age_seconds": age}
         state["required"] = self._require_worker
+        if capabilities is not None:  # the converters the worker found (documents)
+            state["converters"] = capabilities
         return state
 
     async def _collect(self) -> dict[str, Any]:

@@ -9,9 +9,11 @@ limit otherwise (the upstream request is aborted, so the service never sees a
 complete oversized body).
 
 Every upstream call is bounded: connecting (``GATEWAY_UPSTREAM_CONNECT_TIMEOUT_SECONDS``),
-waiting for the answer and for each later chunk (the route's read timeout), and
-the client's own body (idle timeout). A service that is down answers 503, one
-that is too slow 504, a broken answer 502, each in the route's dialect.
+waiting for the answer and for each later chunk (the route's read timeout). The
+client's own body is bounded too (:class:`BodyPolicy`): a pause longer than the idle
+timeout, or an average rate below the minimum once the grace period is over, is a
+408 and the connection is closed. A service that is down answers 503, one that is too
+slow 504, a broken answer 502, each in the route's dialect.
 
 Why aiohttp: measured on this machine (2 cores, uvicorn+uvloop+httptools, wrk,
 50 connections, a tiny JSON backend that serves ~31k req/s directly), the same
@@ -29,8 +31,10 @@ import aiohttp
 from starlette.types import Receive, Scope, Send
 from yarl import URL
 
+from gateway.counters import UPSTREAM_FAILURES
 from gateway.errors import RequestTimeout, UpstreamUnavailable
-from gateway.forwarding import HeaderSource, client_response_headers
+from gateway.forwarding import client_response_headers
+from gateway.request_headers import RequestHeaders
 from shared.error_handlers import error_response
 from shared.errors import PayloadTooLarge, QuarryError, UpstreamError, UpstreamTimeout
 from shared.log import get_logger
@@ -38,10 +42,9 @@ from shared.log import get_logger
 log = get_logger("gateway.proxy")
 
 SMALL_BODY = 64 * 1024
-# Request methods whose failed first attempt on a reused connection may be retried.
-RETRYABLE = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 # The client headers aiohttp would otherwise invent.
 SKIP_AUTO_HEADERS = frozenset({"Accept-Encoding", "User-Agent", "Content-Type"})
+CLOSE = (b"connection", b"close")
 
 
 class _BodyAborted(Exception):
@@ -56,23 +59,47 @@ class _ResponseCut(Exception):
         self.status = status
 
 
+@dataclass(frozen=True, slots=True)
+class BodyPolicy:
+    """How long the gateway waits for a client's request body."""
+
+    idle_timeout: float  # the longest pause between two chunks
+    min_rate: float  # bytes per second on average, once the grace period is over (0: none)
+    grace: float  # seconds before the minimum rate applies
+
+
 @dataclass(slots=True)
 class RequestBody:
     """The client's body as an async stream, counted against the route's limit."""
 
     receive: Receive
     limit: int
-    idle_timeout: float
+    policy: BodyPolicy
     received: int = 0
     too_large: bool = False
     disconnected: bool = False
     timed_out: bool = False
+    too_slow: bool = False
     finished: bool = False
 
     async def stream(self) -> AsyncIterator[bytes]:
+        loop = asyncio.get_running_loop()
+        policy = self.policy
+        started = loop.time()
         while True:
+            wait = policy.idle_timeout
+            if policy.min_rate:
+                # The time by which the bytes so far would still meet the minimum rate.
+                due = started + policy.grace + self.received / policy.min_rate - loop.time()
+                if due < wait:
+                    wait = due
+                    self.too_slow = True
+                else:
+                    self.too_slow = False
             try:
-                async with asyncio.timeout(self.idle_timeout):
+                if wait <= 0:
+                    raise TimeoutError
+                async with asyncio.timeout(wait):
                     message = await self.receive()
             except TimeoutError:
                 self.timed_out = True
@@ -92,40 +119,18 @@ class RequestBody:
                 return
 
 
-def _content_length(scope: Scope) -> int | None:
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
-
-
-def _has_body(scope: Scope) -> bool:
-    for name, value in scope["headers"]:
-        if name == b"transfer-encoding":
-            return True
-        if name == b"content-length":
-            return value.strip() not in (b"0", b"")
-    return False
-
-
 async def send_error(
     scope: Scope,
     receive: Receive,
     send: Send,
     error: QuarryError,
-    extra: Sequence[tuple[bytes, bytes]] | HeaderSource = (),
+    extra: Sequence[tuple[bytes, bytes]] = (),
 ) -> int:
     """Answer ``error`` in the route's dialect, with ``extra`` headers; returns the status."""
-    if not isinstance(extra, Sequence):
-        extra = await extra.resolve()
     response = error_response(error, scope["path"])
-    own = {k.lower() for k in error.headers}
-    for name, value in extra:
-        if name.decode("latin-1") not in own:
-            response.headers.append(name.decode("latin-1"), value.decode("latin-1"))
+    if extra:
+        own = {k.lower().encode("latin-1") for k in error.headers}
+        response.raw_headers.extend((n, v) for n, v in extra if n not in own)
     await response(scope, receive, send)
     return response.status_code
 
@@ -136,9 +141,19 @@ class HttpProxy:
         session: aiohttp.ClientSession,
         *,
         connect_timeout: float,
+        read_timeout: float,
+        long_read_timeout: float,
+        body_policy: BodyPolicy,
     ) -> None:
         self._session = session
-        self._connect_timeout = connect_timeout
+        self._body_policy = body_policy
+        # Built once: ``connect`` includes waiting for a pooled connection.
+        self._timeouts = {
+            long: aiohttp.ClientTimeout(
+                total=None, connect=read, sock_connect=connect_timeout, sock_read=read
+            )
+            for long, read in ((False, read_timeout), (True, long_read_timeout))
+        }
 
     async def forward(
         self,
@@ -148,121 +163,111 @@ class HttpProxy:
         *,
         base_url: str,
         service: str,
+        request: RequestHeaders,
         headers: list[tuple[str, str]],
         max_body: int,
-        read_timeout: float,
-        extra_headers: HeaderSource,
+        long_timeout: bool,
+        rate_limit: list[tuple[bytes, bytes]],
     ) -> int:
         """Proxy one HTTP request to ``base_url``; returns the status the client got."""
-        declared = _content_length(scope)
+        declared = request.content_length
         if declared is not None and declared > max_body:
+            UPSTREAM_FAILURES.labels(service, "too_large").inc()
             return await send_error(
                 scope,
                 receive,
                 send,
                 PayloadTooLarge(f"Request body exceeds the limit of {max_body} bytes"),
-                [*await extra_headers.resolve(), (b"connection", b"close")],
+                [*rate_limit, CLOSE],
             )
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
         query: bytes = scope.get("query_string", b"")
         target = base_url + raw_path.decode("latin-1")
         if query:
             target += "?" + query.decode("latin-1")
-        url = URL(target, encoded=True)
         method: str = scope["method"]
-        body = RequestBody(receive, max_body, read_timeout) if _has_body(scope) else None
-        timeout = aiohttp.ClientTimeout(
-            total=None,
-            connect=read_timeout,  # includes waiting for a pooled connection
-            sock_connect=self._connect_timeout,
-            sock_read=read_timeout,
-        )
-        attempts = 2 if body is None and method in RETRYABLE else 1
-        for attempt in range(attempts):
-            try:
-                async with self._session.request(
-                    method,
-                    url,
-                    headers=headers,
-                    data=body.stream() if body is not None else None,
-                    allow_redirects=False,
-                    timeout=timeout,
-                    skip_auto_headers=SKIP_AUTO_HEADERS,
-                    compress=None,
-                ) as upstream:
-                    return await self._relay_response(upstream, send, extra_headers, method)
-            except _ResponseCut as cut:
-                # Too late for an error response: returning unfinished makes the
-                # server close the connection, so the client sees a truncated body.
-                return cut.status
-            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
-                if body is None and attempt + 1 < attempts and _is_stale_connection(exc):
-                    continue  # a pooled connection the service had just closed
-                error = self._classify(exc, body, service)
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                error = self._classify(exc, body, service)
-            if error is None:  # the client went away: nobody to answer
-                return 499
-            extra = await extra_headers.resolve()
-            if body is not None and not body.finished:
-                # Refused mid-body: close the connection rather than drain the rest.
-                extra = [*extra, (b"connection", b"close")]
-            return await send_error(scope, receive, send, error, extra)
-        raise AssertionError("unreachable")
+        body = RequestBody(receive, max_body, self._body_policy) if request.has_body else None
+        # A pooled connection the service had just closed is retried once on a fresh one
+        # by aiohttp itself, for idempotent methods whose body can be sent again
+        # (RFC 9112 9.3.1); a streamed body never is.
+        try:
+            async with self._session.request(
+                method,
+                URL(target, encoded=True),
+                headers=headers,
+                data=body.stream() if body is not None else None,
+                allow_redirects=False,
+                timeout=self._timeouts[long_timeout],
+                skip_auto_headers=SKIP_AUTO_HEADERS,
+                compress=None,
+            ) as upstream:
+                return await self._relay_response(upstream, send, rate_limit, method)
+        except _ResponseCut as cut:
+            # Too late for an error response: returning unfinished makes the
+            # server close the connection, so the client sees a truncated body.
+            kind = "client_gone" if cut.status == 499 else "body_cut"
+            UPSTREAM_FAILURES.labels(service, kind).inc()
+            return cut.status
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            error = self._classify(exc, body, service)
+        if error is None:  # the client went away: nobody to answer
+            UPSTREAM_FAILURES.labels(service, "client_gone").inc()
+            return 499
+        extra = rate_limit
+        if body is not None and not body.finished:
+            # Refused mid-body: close the connection rather than drain the rest.
+            extra = [*rate_limit, CLOSE]
+        return await send_error(scope, receive, send, error, extra)
 
     def _classify(
         self, exc: BaseException, body: RequestBody | None, service: str
     ) -> QuarryError | None:
         if body is not None:
             if body.too_large:
+                UPSTREAM_FAILURES.labels(service, "too_large").inc()
                 return PayloadTooLarge(f"Request body exceeds the limit of {body.limit} bytes")
             if body.disconnected:
                 return None
             if body.timed_out:
+                UPSTREAM_FAILURES.labels(service, "request_timeout").inc()
+                if body.too_slow:
+                    return RequestTimeout("The request body arrived too slowly")
                 return RequestTimeout()
         if isinstance(exc, aiohttp.ConnectionTimeoutError | aiohttp.ClientConnectorError):
             log.warning("upstream_unavailable", service=service, error=repr(exc))
+            UPSTREAM_FAILURES.labels(service, "unavailable").inc()
             return UpstreamUnavailable(f"The {service} service is unavailable")
         if isinstance(exc, aiohttp.ServerTimeoutError | TimeoutError):
             log.warning("upstream_timeout", service=service, error=repr(exc))
+            UPSTREAM_FAILURES.labels(service, "timeout").inc()
             return UpstreamTimeout(f"The {service} service did not answer in time")
         log.warning("upstream_failed", service=service, error=repr(exc))
+        UPSTREAM_FAILURES.labels(service, "bad_gateway").inc()
         return UpstreamError(f"The {service} service failed to answer")
 
     async def _relay_response(
         self,
         upstream: aiohttp.ClientResponse,
         send: Send,
-        extra_headers: HeaderSource,
+        rate_limit: list[tuple[bytes, bytes]],
         method: str,
     ) -> int:
-        headers = client_response_headers(upstream.raw_headers, await extra_headers.resolve())
+        status = upstream.status
+        headers = client_response_headers(upstream.raw_headers, status, rate_limit)
         length = upstream.content_length
         if method == "HEAD" or (length is not None and length <= SMALL_BODY):
             content = b"" if method == "HEAD" else await upstream.read()
-            await send(
-                {"type": "http.response.start", "status": upstream.status, "headers": headers}
-            )
+            await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": content, "more_body": False})
-            return upstream.status
-        await send({"type": "http.response.start", "status": upstream.status, "headers": headers})
+            return status
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         try:
             async for chunk in upstream.content.iter_any():
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.warning("upstream_body_failed", error=repr(exc))
-            raise _ResponseCut(upstream.status) from exc
+            raise _ResponseCut(status) from exc
         except OSError as exc:  # the client went away mid-answer
             raise _ResponseCut(499) from exc
-        return upstream.status
-
-
-def _is_stale_connection(exc: BaseException) -> bool:
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return True
-    return isinstance(exc, aiohttp.ClientOSError) and exc.errno in (
-        32,
-        54,
-        104,
-    )  # EPIPE, ECONNRESET
+        return status

@@ -1,22 +1,28 @@
-"""Rate limiting in Redis, shared by every gateway replica (the ``limits`` library).
+"""Rate limiting in Redis, shared by every gateway replica: one script call per request
+(:mod:`gateway.rate_limit_script`, the ``limits`` library's sliding-window counter)
+checks and consumes every rule of the request and returns the figures of each.
 
 The rules are the Profile spec's (api 100/60 s, auth 10/60 s, connect 5/60 s,
 strict 10/60 s, websocket 20/60 s) and the Export spec's (10 exports per minute
 per user and 100 per hour per client), each configurable (``GATEWAY_RATE_LIMIT_*``,
 "<requests>/<seconds>"), plus a generous ``system`` class for health, monitoring
 and docs so that probes and launchers never trip a limit. The key is the
-principal when the caller is authenticated, the client address otherwise.
+principal when the caller is authenticated, the client address otherwise; the
+export rule per client is keyed by the tenant.
 
-Strategy: the sliding-window counter. It smooths the burst a fixed window
-allows at its boundary (the spec speaks of a token bucket; this gives the same
-"at most N in any window, refilled continuously" behaviour), costs two counters
-per key whatever the limit (a moving window keeps one entry per request, which
-a benchmark limit of millions would turn into millions of list entries), and
-each hit is one atomic Lua script in Redis.
+Strategy: the sliding-window counter. It smooths the burst a fixed window allows at
+its boundary (the spec speaks of a token bucket; this gives the same "at most N in
+any window, refilled continuously" behaviour) and costs two counters per key whatever
+the limit (a moving window keeps one entry per request).
+
+Headers: ``X-RateLimit-Limit`` / ``-Remaining`` of the tightest rule;
+``X-RateLimit-Reset`` (epoch seconds) is when that rule's current window ends (one
+window from now for a new bucket) or, on a 429, when the next request will be allowed,
+as ``Retry-After`` says.
 
 When Redis is unreachable the gateway stays up. Each class then either fails
-open (requests pass, ``X-RateLimit-*`` still sent with the configured limit) or
-fails closed (503 with ``Retry-After``), chosen by what the limit protects:
+open (requests pass; ``X-RateLimit-Limit`` is still sent, the unknown remainder is
+not) or fails closed (503 with ``Retry-After``), chosen by what the limit protects:
 
 - ``auth`` fails closed: it is the brute-force guard of every login and
   registration route, and credential guessing is exactly the traffic that would
@@ -32,26 +38,24 @@ fails closed (503 with ``Retry-After``), chosen by what the limit protects:
   Redis outage into a full outage, while the services still authenticate every
   request and bound their own work.
 
-A failed Redis call opens a short circuit breaker (``GATEWAY_RATE_LIMIT_BREAKER_SECONDS``)
-so an outage costs one bounded timeout, not one per request; the state is
-reported on ``/monitoring/detailed``.
+A failed Redis call opens a circuit breaker (:mod:`gateway.breaker`,
+``GATEWAY_RATE_LIMIT_BREAKER_SECONDS``) so an outage costs one bounded wait, not one
+per request; its state is reported on ``/monitoring/detailed``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from limits import RateLimitItem, RateLimitItemPerSecond
-from limits.aio.storage import RedisStorage
-from limits.aio.strategies import SlidingWindowCounterRateLimiter
-from redis.asyncio import BlockingConnectionPool
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from gateway.breaker import CircuitBreaker
+from gateway.rate_limit_script import SLIDING_WINDOW_SCRIPT
 from gateway.route_table import RateClass
 from gateway.settings import GatewaySettings
 from shared.errors import RateLimited, ServiceUnavailable
@@ -61,94 +65,70 @@ log = get_logger("gateway.rate_limit")
 
 KEY_PREFIX = "quarry:ratelimit"
 FAIL_CLOSED = frozenset({RateClass.AUTH, RateClass.STRICT, RateClass.EXPORT, RateClass.CONNECT})
+HeaderList = list[tuple[bytes, bytes]]
+LIMIT, REMAINING, RESET = b"x-ratelimit-limit", b"x-ratelimit-remaining", b"x-ratelimit-reset"
 
 
 @dataclass(frozen=True, slots=True)
 class Rule:
     name: str
-    item: RateLimitItem
-    fail_open: bool
-
-    @property
-    def limit(self) -> int:
-        return int(self.item.amount)
-
-    @property
-    def window(self) -> int:
-        return int(self.item.get_expiry())
-
-
-@dataclass(slots=True)
-class Decision:
-    """The outcome of one check, and the headers it puts on the response."""
-
     limit: int
-    remaining: int
-    reset_at: float  # epoch seconds
-    degraded: bool = False
+    window: int  # seconds
+    fail_open: bool
+    per_client: bool = False  # keyed by the tenant rather than the principal
+    _head: str = field(init=False, repr=False)
+    _tail: str = field(init=False, repr=False)
 
-    def headers(self) -> list[tuple[bytes, bytes]]:
-        return [
-            (b"x-ratelimit-limit", str(self.limit).encode()),
-            (b"x-ratelimit-remaining", str(max(self.remaining, 0)).encode()),
-            (b"x-ratelimit-reset", str(math.ceil(self.reset_at)).encode()),
-        ]
+    def __post_init__(self) -> None:
+        # The key layout of ``limits`` (RateLimitItemPerSecond(limit, window).key_for(name,
+        # identity) under the storage prefix): its tools read the same buckets.
+        object.__setattr__(self, "_head", f"{KEY_PREFIX}:{{LIMITER/{self.name}/")
+        object.__setattr__(self, "_tail", f"/{self.limit}/{self.window}/second}}")
 
-    def header_dict(self) -> dict[str, str]:
-        return {k.decode(): v.decode() for k, v in self.headers()}
-
-
-class RateLimitHeaders:
-    """The ``X-RateLimit-*`` headers of one request (the most restrictive rule wins)."""
-
-    def __init__(self, parts: list[Decision | asyncio.Task[Decision]]) -> None:
-        self._parts = parts
-        self._resolved: list[tuple[bytes, bytes]] | None = None
-
-    async def resolve(self) -> list[tuple[bytes, bytes]]:
-        if self._resolved is None:
-            decisions = [p if isinstance(p, Decision) else await p for p in self._parts]
-            tightest = min(decisions, key=lambda d: d.remaining)
-            self._resolved = tightest.headers()
-        return self._resolved
-
-    async def as_dict(self) -> dict[str, str]:
-        return {k.decode(): v.decode() for k, v in await self.resolve()}
+    def keys(self, identity: str) -> tuple[str, str]:
+        """(previous window's key, current window's key) for ``identity``."""
+        current = f"{self._head}{identity}{self._tail}"
+        return f"{current}/-1", current
 
 
-def _item(spec: str) -> RateLimitItem:
+def _rule(name: str, spec: str, rate_class: RateClass, *, per_client: bool = False) -> Rule:
     amount, _, seconds = spec.partition("/")
-    return RateLimitItemPerSecond(int(amount), int(seconds))
+    return Rule(name, int(amount), int(seconds), rate_class not in FAIL_CLOSED, per_client)
 
 
-def rules_from_settings(settings: GatewaySettings) -> dict[RateClass, list[Rule]]:
-    def rule(name: str, spec: str, rate_class: RateClass) -> Rule:
-        return Rule(name, _item(spec), rate_class not in FAIL_CLOSED)
-
+def rules_from_settings(settings: GatewaySettings) -> dict[RateClass, tuple[Rule, ...]]:
     s = settings
     return {
-        RateClass.API: [rule("api", s.rate_limit_api, RateClass.API)],
-        RateClass.AUTH: [rule("auth", s.rate_limit_auth, RateClass.AUTH)],
-        RateClass.CONNECT: [rule("connect", s.rate_limit_connect, RateClass.CONNECT)],
-        RateClass.STRICT: [rule("strict", s.rate_limit_strict, RateClass.STRICT)],
-        RateClass.WEBSOCKET: [rule("websocket", s.rate_limit_websocket, RateClass.WEBSOCKET)],
-        RateClass.SYSTEM: [rule("system", s.rate_limit_system, RateClass.SYSTEM)],
-        RateClass.EXPORT: [
-            rule("export_user", s.rate_limit_export_user, RateClass.EXPORT),
-            rule("export_client", s.rate_limit_export_client, RateClass.EXPORT),
-        ],
+        RateClass.API: (_rule("api", s.rate_limit_api, RateClass.API),),
+        RateClass.AUTH: (_rule("auth", s.rate_limit_auth, RateClass.AUTH),),
+        RateClass.CONNECT: (_rule("connect", s.rate_limit_connect, RateClass.CONNECT),),
+        RateClass.STRICT: (_rule("strict", s.rate_limit_strict, RateClass.STRICT),),
+        RateClass.WEBSOCKET: (_rule("websocket", s.rate_limit_websocket, RateClass.WEBSOCKET),),
+        RateClass.SYSTEM: (_rule("system", s.rate_limit_system, RateClass.SYSTEM),),
+        RateClass.EXPORT: (
+            _rule("export_user", s.rate_limit_export_user, RateClass.EXPORT),
+            _rule("export_client", s.rate_limit_export_client, RateClass.EXPORT, per_client=True),
+        ),
     }
 
 
+def _headers(limit: int, remaining: int | None, reset_at: float | None) -> HeaderList:
+    headers = [(LIMIT, b"%d" % limit)]
+    if remaining is not None:
+        headers.append((REMAINING, b"%d" % remaining))
+    if reset_at is not None:
+        headers.append((RESET, b"%d" % math.ceil(reset_at)))
+    return headers
+
+
+def as_dict(headers: HeaderList) -> dict[str, str]:
+    return {name.decode(): value.decode() for name, value in headers}
+
+
 @dataclass(slots=True)
-class LimiterState:
-    available: bool = True
-    down_until: float = 0.0  # monotonic
-    last_error: str | None = None
-    last_error_at: float | None = None  # epoch
-    failures: int = 0
-    degraded_decisions: dict[str, int] = field(default_factory=dict)
+class LimiterCounts:
     rejected: dict[str, int] = field(default_factory=dict)
+    degraded_decisions: dict[str, int] = field(default_factory=dict)
 
 
 class GatewayRateLimiter:
@@ -157,155 +137,110 @@ class GatewayRateLimiter:
     def __init__(self, settings: GatewaySettings) -> None:
         self.enabled = settings.rate_limit_enabled
         self.rules = rules_from_settings(settings)
-        self._timeout = settings.rate_limit_redis_timeout_seconds
-        self._breaker = settings.rate_limit_breaker_seconds
+        timeout = settings.rate_limit_redis_timeout_seconds
         url = (settings.rate_limit_redis_url or settings.redis_url).removeprefix("async+")
         # A bounded pool that waits (briefly) for a free connection: a burst of
         # requests must queue for Redis, not fail the limiter over to "degraded".
         self._pool = BlockingConnectionPool.from_url(
             url,
             max_connections=settings.rate_limit_redis_max_connections,
-            timeout=self._timeout,
-            socket_timeout=self._timeout,
-            socket_connect_timeout=self._timeout,
+            timeout=timeout,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
             retry=Retry(NoBackoff(), 0),
             health_check_interval=30,
         )
-        self._storage = RedisStorage(
-            "async+" + url,
-            implementation="redispy",
-            key_prefix=KEY_PREFIX,
-            connection_pool=self._pool,  # type: ignore[arg-type]
-        )
-        self._limiter = SlidingWindowCounterRateLimiter(self._storage)
-        self.state = LimiterState()
-        # Window statistics computed while their requests proceed (kept until done).
-        self._pending: set[asyncio.Task[Decision]] = set()
+        self._redis = Redis(connection_pool=self._pool)
+        self._script = self._redis.register_script(SLIDING_WINDOW_SCRIPT)
+        self.breaker = CircuitBreaker("rate-limiter-redis", settings.rate_limit_breaker_seconds)
+        self.counts = LimiterCounts()
+        # The degraded answer of each class, computed once.
+        self._degraded = {
+            rate: _headers(min(r.limit for r in rules), None, None)
+            for rate, rules in self.rules.items()
+        }
 
     async def close(self) -> None:
-        if self._pending:
-            await asyncio.gather(*self._pending, return_exceptions=True)
-        client: Any = getattr(self._storage.bridge, "storage", None)
-        if client is not None:
-            await client.aclose()
+        await self._redis.aclose()
         await self._pool.aclose()
 
     async def check(
         self, rate_class: RateClass, key: str, client_id: str | None = None
-    ) -> RateLimitHeaders:
-        """Consume one request of ``rate_class`` for ``key``.
+    ) -> HeaderList:
+        """Consume one request of ``rate_class`` for ``key`` (and the tenant ``client_id``
+        where a rule is per client): the ``X-RateLimit-*`` headers for the answer.
 
-        The hit (the atomic check-and-consume) is done before this returns; the
-        window statistics for the ``X-RateLimit-*`` headers are fetched while the
-        request goes on, and resolved when its answer starts. Raises
-        :class:`RateLimited` (429) or, for a fail-closed class with Redis down,
+        Raises :class:`RateLimited` (429) or, for a fail-closed class with Redis down,
         :class:`ServiceUnavailable` (503), both carrying the headers.
         """
-        parts: list[Decision | asyncio.Task[Decision]] = []
-        for rule in self.rules[rate_class]:
-            identity = client_id if rule.name == "export_client" and client_id else key
-            parts.append(await self._check_rule(rule, identity))
-        return RateLimitHeaders(parts)
-
-    async def _check_rule(self, rule: Rule, identity: str) -> Decision | asyncio.Task[Decision]:
-        now = time.time()
-        if self.state.down_until > time.monotonic():
-            return self._degraded(rule, now)
+        rules = self.rules[rate_class]
+        if not self.breaker.allow():
+            return self._degrade(rate_class, rules)
+        keys: list[str] = []
+        args: list[int] = []
+        for rule in rules:
+            keys.extend(rule.keys(client_id if rule.per_client and client_id else key))
+            args += (rule.limit, rule.window)
         try:
-            async with asyncio.timeout(self._timeout * 2):
-                allowed = await self._limiter.hit(rule.item, rule.name, identity)
+            answer: list[int] = await self._script(keys=keys, args=args)
         except Exception as exc:  # any storage failure: the gateway stays up
-            self._record_failure(exc)
-            return self._degraded(rule, now)
-        if not self.state.available:
+            if self.breaker.closed:
+                log.warning("rate_limiter_unavailable", error=repr(exc))
+            self.breaker.failure(exc)
+            return self._degrade(rate_class, rules)
+        if not self.breaker.closed:
             log.info("rate_limiter_recovered")
-        self.state.available = True
-        if not allowed:
-            self.state.rejected[rule.name] = self.state.rejected.get(rule.name, 0) + 1
-            decision = await self._stats(rule, identity, now)
-            decision.remaining = 0
-            raise RateLimited(
-                max(decision.reset_at - now, 0.1),
-                limit=rule.limit,
-                window=rule.window,
-                headers=decision.header_dict(),
+            self.breaker.success()
+        now = time.time()
+        if answer[0] == 1:
+            # The tightest rule's figures (one rule everywhere but exports).
+            best = min(range(len(rules)), key=lambda i: answer[1 + 3 * i])
+            return _headers(
+                rules[best].limit, answer[1 + 3 * best], now + answer[2 + 3 * best] / 1000
             )
-        task = asyncio.create_task(self._stats(rule, identity, now))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
-        return task
+        # Refused: the rule that makes the caller wait longest speaks.
+        worst = max(range(len(rules)), key=lambda i: answer[3 + 3 * i])
+        rule, retry = rules[worst], answer[3 + 3 * worst] / 1000
+        self.counts.rejected[rule.name] = self.counts.rejected.get(rule.name, 0) + 1
+        raise RateLimited(
+            retry,
+            limit=rule.limit,
+            window=rule.window,
+            headers=as_dict(_headers(rule.limit, 0, now + retry)),
+        )
 
-    async def _stats(self, rule: Rule, identity: str, now: float) -> Decision:
-        try:
-            async with asyncio.timeout(self._timeout * 2):
-                stats = await self._limiter.get_window_stats(rule.item, rule.name, identity)
-        except Exception as exc:
-            self._record_failure(exc)
-            return Decision(rule.limit, rule.limit, now + rule.window, degraded=True)
-        reset_at = stats.reset_time if stats.reset_time > now else now + rule.window
-        return Decision(rule.limit, int(stats.remaining), reset_at)
-
-    async def exhausted(self, rule_name: str, rate_class: RateClass, identity: str) -> bool:
-        """Whether ``identity`` has no requests left under ``rate_class`` (no hit recorded)."""
-        rule = self.rules[rate_class][0]
-        if self.state.down_until > time.monotonic():
-            return not rule.fail_open
-        try:
-            async with asyncio.timeout(self._timeout * 2):
-                return not await self._limiter.test(rule.item, rule_name, identity)
-        except Exception as exc:
-            self._record_failure(exc)
-            return not rule.fail_open
-
-    async def record(self, rule_name: str, rate_class: RateClass, identity: str) -> None:
-        """Count one event against ``identity`` without deciding anything now."""
-        rule = self.rules[rate_class][0]
-        if self.state.down_until > time.monotonic():
-            return
-        try:
-            async with asyncio.timeout(self._timeout * 2):
-                await self._limiter.hit(rule.item, rule_name, identity)
-        except Exception as exc:
-            self._record_failure(exc)
-
-    def _record_failure(self, exc: BaseException) -> None:
-        if self.state.available:
-            log.warning("rate_limiter_unavailable", error=repr(exc))
-        self.state.available = False
-        self.state.failures += 1
-        self.state.last_error = type(exc).__name__
-        self.state.last_error_at = time.time()
-        self.state.down_until = time.monotonic() + self._breaker
-
-    def _degraded(self, rule: Rule, now: float) -> Decision:
-        counts = self.state.degraded_decisions
-        counts[rule.name] = counts.get(rule.name, 0) + 1
-        decision = Decision(rule.limit, rule.limit, now + rule.window, degraded=True)
-        if not rule.fail_open:
-            retry = max(1, math.ceil(self._breaker))
+    def _degrade(self, rate_class: RateClass, rules: tuple[Rule, ...]) -> HeaderList:
+        counts = self.counts.degraded_decisions
+        for rule in rules:
+            counts[rule.name] = counts.get(rule.name, 0) + 1
+        headers = self._degraded[rate_class]
+        if not rules[0].fail_open:
+            retry = max(1, math.ceil(self.breaker.retry_after()))
             raise ServiceUnavailable(
                 "Rate limiting is temporarily unavailable; try again shortly",
-                headers={"Retry-After": str(retry), **decision.header_dict()},
+                headers={"Retry-After": str(retry), **as_dict(headers)},
             )
-        return decision
+        return headers
 
     async def ping(self) -> bool:
         try:
-            async with asyncio.timeout(self._timeout * 2):
-                return bool(await self._storage.check())
+            return bool(await self._redis.ping())
         except Exception:
             return False
 
     def snapshot(self) -> dict[str, Any]:
+        breaker = self.breaker.snapshot()
+        available = breaker["state"] == "closed"
         return {
-            "status": "healthy" if self.state.available else "degraded",
+            "status": "healthy" if available else "degraded",
             "enabled": self.enabled,
             "backend": "redis",
             "strategy": "sliding-window-counter",
-            "redis_available": self.state.available,
-            "last_error": self.state.last_error,
-            "last_error_at": self.state.last_error_at,
-            "failures": self.state.failures,
+            "redis_available": available,
+            "last_error": breaker["last_error"],
+            "last_error_at": breaker["last_error_at"],
+            "failures": breaker["failures"],
+            "breaker": breaker,
             "rules": {
                 rule.name: {
                     "limit": rule.limit,
@@ -315,6 +250,6 @@ class GatewayRateLimiter:
                 for rules in self.rules.values()
                 for rule in rules
             },
-            "rejected": dict(self.state.rejected),
-            "degraded_decisions": dict(self.state.degraded_decisions),
+            "rejected": dict(self.counts.rejected),
+            "degraded_decisions": dict(self.counts.degraded_decisions),
         }

@@ -17,11 +17,12 @@ from redis.asyncio import Redis
 
 from gateway.authentication import Authenticator
 from gateway.openapi import MergedOpenApi
+from gateway.penalties import PenaltyBox
 from gateway.platform_health import PlatformHealth
 from gateway.proxy import HttpProxy
 from gateway.rate_limit import GatewayRateLimiter
 from gateway.request_stats import RequestStats
-from gateway.route_table import RouteTable
+from gateway.route_table import Owner, RouteTable
 from gateway.settings import GatewaySettings
 from gateway.websocket_proxy import WebSocketProxy
 from shared.proof import GATEWAY_PROOF_HEADER, gateway_proof
@@ -43,18 +44,22 @@ class GatewayRuntime:
     websocket_proxy: WebSocketProxy
     health: PlatformHealth
     openapi: MergedOpenApi
+    # Addresses whose failed credentials exhausted their limit: no introspection for them
+    # until their penalty ends, so guessing keys cannot flood auth.
+    penalties: PenaltyBox
     stats: RequestStats = field(default_factory=RequestStats)
     # Relayed WebSocket sessions by the path's session id.
     websockets: Counter[str] = field(default_factory=Counter)
-    # Addresses whose failed credentials exhausted their limit: no introspection for them
-    # until the time given (monotonic), so guessing keys cannot flood auth.
-    penalised: dict[str, float] = field(default_factory=dict)
     started_at: float = field(default_factory=time.time)
     # The gateway proof every service asks of a request to a public route (shared.proof).
     proof_header: tuple[str, str] = field(init=False)
+    # Where each owner of a route listens (computed once).
+    service_urls: dict[Owner, str] = field(init=False)
 
     def __post_init__(self) -> None:
         self.proof_header = (GATEWAY_PROOF_HEADER, gateway_proof(self.settings.internal_token))
+        urls = self.settings.service_urls
+        self.service_urls = {Owner(name): url for name, url in urls.items()}
 
     @property
     def proof_headers(self) -> dict[str, str]:

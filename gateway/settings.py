@@ -44,10 +44,21 @@ class GatewaySettings(CommonSettings):
     upstream_max_connections: int = Field(512, ge=1)
     # Timeout of control-plane calls (introspection, JWKS, health checks).
     control_timeout_seconds: float = Field(3.0, gt=0)
+    # After a failed call to auth, new credentials fail at once (503) this long; then one
+    # call tries auth again (gateway.breaker).
+    auth_breaker_seconds: float = Field(2.0, ge=0)
+
+    # The client's request body: the longest pause between two chunks, and the lowest
+    # average rate (bytes/s) once the grace period is over; slower is a 408 (slowloris).
+    client_body_idle_timeout_seconds: float = Field(30.0, gt=0)
+    client_body_min_rate_bytes: float = Field(1024.0, ge=0)
+    client_body_grace_seconds: float = Field(10.0, ge=0)
 
     # Request body limits.
     max_upload_bytes: int = Field(1024 * MIB, ge=1)  # the Skype /api/upload hard maximum
     max_body_bytes: int = Field(50 * MIB, ge=1)  # every other route
+    # The largest WebSocket message relayed either way (larger: both sides closed, 1009).
+    websocket_max_message_bytes: int = Field(16 * MIB, ge=1)
 
     # Rate limits, "<requests>/<seconds>" (the Profile and Export specs' defaults).
     rate_limit_enabled: bool = True
@@ -74,6 +85,11 @@ class GatewaySettings(CommonSettings):
     introspection_expiry_margin_seconds: float = Field(15.0, ge=0)
     introspection_negative_ttl_seconds: float = Field(5.0, ge=0)
     token_cache_size: int = Field(10_000, ge=0)
+    # While Redis pub/sub is down, auth's /internal/revocations is polled this often: a
+    # credential revoked meanwhile stops working within about this long.
+    revocation_poll_seconds: float = Field(2.0, gt=0)
+    # Addresses remembered as guessing credentials (gateway.penalties): a bounded table.
+    penalised_addresses_max: int = Field(100_000, ge=0)
 
     # Aggregated health: cached briefly so /api/health cannot amplify traffic.
     health_cache_seconds: float = Field(1.0, ge=0)

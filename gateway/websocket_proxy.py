@@ -18,8 +18,9 @@ import orjson
 from starlette.types import Message, Receive, Scope, Send
 from yarl import URL
 
+from gateway.counters import WEBSOCKET_CLOSES
 from gateway.errors import UpstreamUnavailable
-from gateway.forwarding import NO_HEADERS, HeaderSource
+from gateway.forwarding import HeaderList
 from shared.dialects import dialect_for_path, render_error
 from shared.errors import QuarryError, UpstreamError, UpstreamTimeout, error_for_status
 from shared.log import get_logger
@@ -28,6 +29,7 @@ from shared.request_context import current_request_id
 log = get_logger("gateway.websocket")
 
 POLICY_VIOLATION = 1008
+MESSAGE_TOO_BIG = 1009
 INTERNAL_ERROR = 1011
 TRY_AGAIN_LATER = 1013
 # Close codes a peer may not send on the wire; replaced by a normal closure.
@@ -38,10 +40,10 @@ async def refuse(
     scope: Scope,
     send: Send,
     error: QuarryError,
-    extra: HeaderSource = NO_HEADERS,
+    extra_headers: HeaderList | None = None,
 ) -> int:
     """Refuse a handshake: an HTTP answer in the dialect if the server can, a close otherwise."""
-    extra_headers = await extra.resolve()
+    extra_headers = extra_headers or []
     if "websocket.http.response" in scope.get("extensions", {}):
         body = orjson.dumps(
             render_error(error, dialect_for_path(scope["path"]), current_request_id())
@@ -85,7 +87,7 @@ class WebSocketProxy:
         service: str,
         headers: list[tuple[str, str]],
         query: str,
-        extra_headers: HeaderSource,
+        extra_headers: HeaderList,
     ) -> int:
         """Relay one WebSocket session; returns 101 or the refusal status."""
         message = await receive()
@@ -104,7 +106,7 @@ class WebSocketProxy:
                 autoclose=False,
                 autoping=True,
                 heartbeat=None,
-                max_msg_size=self._max_message,
+                max_msg_size=self._max_message + 1,  # aiohttp refuses a message of this size
                 compress=0,
             )
         except aiohttp.WSServerHandshakeError as exc:
@@ -137,7 +139,7 @@ class WebSocketProxy:
                 {
                     "type": "websocket.accept",
                     "subprotocol": upstream.protocol,
-                    "headers": await extra_headers.resolve(),
+                    "headers": extra_headers,
                 }
             )
             await self._relay(upstream, receive, send)
@@ -151,16 +153,33 @@ class WebSocketProxy:
         self, upstream: aiohttp.ClientWebSocketResponse, receive: Receive, send: Send
     ) -> None:
         client_closed = asyncio.Event()
+        cap = self._max_message
+
+        async def too_big() -> None:
+            """A client message over the cap: both sides closed with 1009."""
+            WEBSOCKET_CLOSES.labels("message_too_big").inc()
+            client_closed.set()
+            reason = f"message larger than {cap} bytes"
+            with contextlib.suppress(Exception):
+                await send({"type": "websocket.close", "code": MESSAGE_TOO_BIG, "reason": reason})
+            await upstream.close(code=MESSAGE_TOO_BIG, message=reason.encode())
 
         async def client_to_upstream() -> None:
             while True:
                 message: Message = await receive()
                 kind = message["type"]
                 if kind == "websocket.receive":
-                    if message.get("text") is not None:
-                        await upstream.send_str(message["text"])
-                    elif message.get("bytes") is not None:
-                        await upstream.send_bytes(message["bytes"])
+                    text, data = message.get("text"), message.get("bytes")
+                    if text is not None:
+                        if len(text) > cap // 4 and len(text.encode()) > cap:
+                            await too_big()
+                            return
+                        await upstream.send_str(text)
+                    elif data is not None:
+                        if len(data) > cap:
+                            await too_big()
+                            return
+                        await upstream.send_bytes(data)
                 elif kind == "websocket.disconnect":
                     client_closed.set()
                     code = _close_code(message.get("code"))
@@ -182,7 +201,12 @@ class WebSocketProxy:
                     await upstream.close(code=code)
                     break
                 elif msg.type is aiohttp.WSMsgType.ERROR:
-                    code, reason = INTERNAL_ERROR, "upstream error"
+                    # aiohttp refuses a message over max_msg_size with a 1009 error.
+                    if getattr(msg.data, "code", None) == MESSAGE_TOO_BIG:
+                        WEBSOCKET_CLOSES.labels("upstream_message_too_big").inc()
+                        code, reason = MESSAGE_TOO_BIG, f"message larger than {cap} bytes"
+                    else:
+                        code, reason = INTERNAL_ERROR, "upstream error"
                     break
                 elif msg.type in (aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED):
                     code = _close_code(upstream.close_code)

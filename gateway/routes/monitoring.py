@@ -48,9 +48,11 @@ async def detailed(runtime: RuntimeDep) -> dict[str, Any]:
         "metrics": figures.metrics_component(runtime, figures.system()),
         "redis": platform["redis"],
         "rate_limiter": limiter,
+        "auth_breaker": figures.breaker_component(runtime.authenticator.auth_client.breaker),
         "revocation_feed": {
-            "status": "healthy" if runtime.revocations.connected else "unhealthy",
+            "status": "healthy" if runtime.revocations.synced else "unhealthy",
             "connected": runtime.revocations.connected,
+            "fallback_polls": runtime.revocations.polls,
         },
         "s3": platform["s3"],
         "sqs": platform["sqs"],

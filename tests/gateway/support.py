@@ -207,6 +207,13 @@ class EchoService:
                 (b"connection", b"x-hop"),
                 (b"x-hop", b"dropped"),
             ]
+        if path.endswith("/throttled"):  # a service refusing with its own limit (auth's login)
+            extra = [
+                (b"x-ratelimit-limit", b"5"),
+                (b"x-ratelimit-remaining", b"0"),
+                (b"x-ratelimit-reset", b"1900000000"),
+                (b"retry-after", b"900"),
+            ]
         if path.endswith("/cors-widening"):  # a service trying to set its own CORS policy
             extra = [
                 (b"access-control-allow-origin", b"*"),
@@ -258,6 +265,9 @@ class EchoService:
                 self.seen.append({"ws_closed_by_client": message.get("code")})
                 return
             text = message.get("text")
+            if text is not None and text.startswith("big:"):
+                await send({"type": "websocket.send", "text": "x" * int(text[4:])})
+                continue
             if text is not None and text.startswith("close:"):
                 await send({"type": "websocket.close", "code": int(text[6:]), "reason": "bye"})
                 return
@@ -285,6 +295,14 @@ class FakeAuth(EchoService):
         self.introspections = 0
         self.jwks_fetches = 0
         self.introspection_delay = 0.0
+        # (handle, until, revoked at): what /internal/revocations answers, by cursor.
+        self.revoked: list[tuple[str, float, float]] = []
+        self.revocation_polls = 0
+
+    def revoke(self, credential: str) -> None:
+        """Revoke a granted credential in the durable record only (Redis hears nothing)."""
+        grant = self.grants.pop(credential)
+        self.revoked.append((str(grant.claims["sid"]), time.time() + 600, time.time()))
 
     def grant(self, credential: str, expires_in: int = 300, **claims: Any) -> dict[str, Any]:
         made = self.keyring.claims(**claims)
@@ -301,6 +319,14 @@ class FakeAuth(EchoService):
             if path == "/internal/jwks":
                 self.jwks_fetches += 1
                 await send_json(send, 200, self.keyring.jwks())
+                return
+            if path == "/internal/revocations":
+                self.revocation_polls += 1
+                since = parse_qs(scope["query_string"].decode()).get("since")
+                start = float(since[0]) - 1.0 if since else 0.0  # a short overlap
+                rows = [{"handle": h, "until": u} for h, u, at in self.revoked if at >= start]
+                now = time.time()
+                await send_json(send, 200, {"revoked": rows, "as_of": now, "cursor": now})
                 return
             if path == "/internal/introspect":
                 body = await read_json(receive)
@@ -430,3 +456,78 @@ def factory_service(counter: DownloadCounter, *, chunk: int = 64 * 1024) -> Any:
         await app(scope, receive, send)
 
     return recording
+
+
+@dataclass
+class RawRequest:
+    head: bytes
+    body: bytes
+
+    @property
+    def line(self) -> bytes:
+        return self.head.split(b"\r\n", 1)[0]
+
+
+async def read_request(reader: asyncio.StreamReader) -> RawRequest | None:
+    """One HTTP/1.1 request off a raw connection (``None`` at end of stream)."""
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except (asyncio.IncompleteReadError, ConnectionError):
+        return None
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value.strip())
+    body = await reader.readexactly(length) if length else b""
+    return RawRequest(head, body)
+
+
+class RawUpstream:
+    """A service that speaks HTTP by hand, to misbehave exactly as a test needs:
+    ``handler(reader, writer, connection_number)`` runs for each connection."""
+
+    def __init__(self, handler: Any) -> None:
+        self.handler = handler
+        self.connections = 0
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> RawUpstream:
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.connections += 1
+            try:
+                await self.handler(reader, writer, self.connections)
+            finally:
+                writer.close()
+                with contextlib.suppress(Exception):
+                    await writer.wait_closed()
+
+        self.server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        return self
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+
+
+def ok_response(body: bytes = b'{"ok": true}') -> bytes:
+    return (
+        b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+        + b"content-length: "
+        + str(len(body)).encode()
+        + b"\r\n\r\n"
+        + body
+    )
+
+
+def counter_value(name: str, **labels: str) -> float:
+    """A Prometheus sample of this process (0 when not yet created)."""
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(name, labels) or 0.0

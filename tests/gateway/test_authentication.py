@@ -17,6 +17,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from redis.asyncio import Redis
 
+from gateway.penalties import PenaltyBox
 from shared.revocation import publish_revocation
 from tests.gateway.conftest import RunningGateway, StartGateway, Upstreams
 from tests.gateway.support import KeyRing
@@ -309,3 +310,99 @@ async def test_repeated_bad_keys_from_one_address_stop_reaching_auth(
     assert set(statuses[5:]) == {429}
     # Guesses past the limit cost auth nothing.
     assert upstreams.auth.introspections - before <= 6
+
+
+async def test_a_rejected_key_is_remembered_for_the_negative_ttl_only(
+    start_gateway: StartGateway, upstreams: Upstreams
+) -> None:
+    gateway = await start_gateway(introspection_negative_ttl_seconds=5)
+    cache = gateway.app.runtime.authenticator.introspection_cache
+    offset = 0.0
+    cache.clock = lambda: time.monotonic() + offset
+    headers = {"X-API-Key": "pk_rejected_once"}
+    before = upstreams.auth.introspections
+    async with gateway.client() as client:
+        assert (await client.get("/sessions", headers=headers)).status_code == 401
+        assert (await client.get("/sessions", headers=headers)).status_code == 401
+        assert upstreams.auth.introspections == before + 1  # the second answered from memory
+        offset = 5.1  # past the negative TTL
+        assert (await client.get("/sessions", headers=headers)).status_code == 401
+        assert upstreams.auth.introspections == before + 2
+        # A key granted since is found at once after the TTL (not refused for longer).
+        upstreams.auth.grant("pk_rejected_once", sid="key:late")
+        offset = 10.2
+        assert (await client.get("/sessions", headers=headers)).status_code == 200
+
+
+def test_the_penalty_table_is_bounded_and_keeps_the_newest_offender() -> None:
+    now = 1000.0
+    box = PenaltyBox(max_entries=2, clock=lambda: now)
+    box.penalise("10.0.0.1", 30)
+    box.penalise("10.0.0.2", 30)
+    box.penalise("10.0.0.3", 30)  # full of live penalties: the oldest makes room
+    assert len(box) == 2
+    assert box.displaced == 1
+    assert "10.0.0.1" not in box
+    assert "10.0.0.3" in box
+    now += 31  # both expired: dropped as met, no live one displaced
+    box.penalise("10.0.0.4", 30)
+    assert len(box) == 1
+    assert box.displaced == 1
+    assert box.remaining("10.0.0.4") == 30
+
+
+async def test_penalised_addresses_overflowing_the_table_still_get_429(
+    start_gateway: StartGateway, upstreams: Upstreams
+) -> None:
+    gateway = await start_gateway(rate_limit_api="2/60", penalised_addresses_max=2)
+    penalties = gateway.app.runtime.penalties
+    for n in range(3):
+        async with gateway.client(ip=f"10.251.0.{n + 1}") as client:
+            statuses = [
+                (await client.get("/sessions", headers={"X-API-Key": f"pk_g{n}_{i}"})).status_code
+                for i in range(3)
+            ]
+        assert statuses == [401, 401, 429]
+    assert len(penalties) == 2
+    assert penalties.displaced == 1
+    before = upstreams.auth.introspections
+    async with gateway.client(ip="10.251.0.3") as client:  # penalised: auth is not asked
+        response = await client.get("/sessions", headers={"X-API-Key": "pk_g2_new"})
+    assert response.status_code == 429
+    assert upstreams.auth.introspections == before
+
+
+async def test_while_auth_fails_new_credentials_fail_fast_and_cached_ones_work(
+    start_gateway: StartGateway, upstreams: Upstreams
+) -> None:
+    gateway = await start_gateway(control_timeout_seconds=0.2, auth_breaker_seconds=30)
+    breaker = gateway.app.runtime.authenticator.auth_client.breaker
+    offset = 0.0
+    breaker.clock = lambda: time.monotonic() + offset
+    upstreams.auth.grant("pk_cached_before", sid="key:cached")
+    async with gateway.client() as client:
+        cached = {"X-API-Key": "pk_cached_before"}
+        assert (await client.get("/sessions", headers=cached)).status_code == 200
+        upstreams.auth.introspection_delay = 1.0  # auth stalls past the 0.2 s timeout
+        try:
+            before = upstreams.auth.introspections
+            statuses = [
+                (await client.get("/sessions", headers={"X-API-Key": f"pk_new_{i}"})).status_code
+                for i in range(5)
+            ]
+            assert statuses == [503] * 5
+            # Only the first waited for auth; the breaker answered the other four.
+            assert upstreams.auth.introspections == before + 1
+            assert (breaker.stats.failures, breaker.stats.refused) == (1, 4)
+            refused = await client.get("/sessions", headers={"X-API-Key": "pk_new_x"})
+            assert int(refused.headers["retry-after"]) >= 1
+            # What is cached does not need auth.
+            assert (await client.get("/sessions", headers=cached)).status_code == 200
+            detailed = (await client.get("/monitoring/detailed")).json()
+            assert detailed["components"]["auth_breaker"]["state"] == "open"
+        finally:
+            upstreams.auth.introspection_delay = 0.0
+        offset = 31.0  # open period over: the next new credential is the trial
+        upstreams.auth.grant("pk_after", sid="key:after")
+        assert (await client.get("/sessions", headers={"X-API-Key": "pk_after"})).status_code == 200
+        assert breaker.closed

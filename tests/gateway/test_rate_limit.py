@@ -169,3 +169,23 @@ async def test_a_burst_queues_for_redis_instead_of_degrading(
         limiter = (await client.get("/monitoring/detailed")).json()["components"]["rate_limiter"]
     assert limiter["status"] == "healthy"
     assert limiter["failures"] == 0
+
+
+async def test_a_services_own_429_keeps_its_rate_limit_headers(
+    start_gateway: StartGateway,
+) -> None:
+    """auth's login throttle answers 429 with its own figures: the client reads those,
+    matching the body, not the gateway bucket's (limit 10, remaining 7...)."""
+    gateway = await start_gateway(rate_limit_auth="10/60")
+    async with gateway.client() as client:
+        refused = await client.post("/auth/throttled?status=429", json={})
+        passed = await client.post("/auth/anything", json={})
+    assert refused.status_code == 429
+    assert refused.headers["x-ratelimit-limit"] == "5"
+    assert refused.headers["x-ratelimit-remaining"] == "0"
+    assert refused.headers["x-ratelimit-reset"] == "1900000000"
+    assert refused.headers["retry-after"] == "900"
+    assert refused.headers.get_list("x-ratelimit-limit") == ["5"]
+    # Any other answer carries the gateway's bucket.
+    assert passed.status_code == 200
+    assert passed.headers["x-ratelimit-limit"] == "100000"

@@ -143,3 +143,34 @@ async def test_a_websocket_path_that_does_not_exist_is_404(
             assert body["error"] == "NOT_FOUND", path
     finally:
         await service.stop()
+
+
+async def test_messages_over_the_cap_close_both_sides_with_1009(
+    start_gateway: StartGateway, keyring: KeyRing, upstreams: Upstreams
+) -> None:
+    gateway = await start_gateway(websocket_max_message_bytes=1024)
+    headers = {"Authorization": f"Bearer {keyring.mint()}"}
+    async with connect(f"{gateway.ws_url}/ws/comments/s-cap", additional_headers=headers) as ws:
+        await ws.recv()
+        await ws.send("y" * 1019)  # its echo ("echo:" + 1019) is at the cap: relayed
+        assert await ws.recv() == "echo:" + "y" * 1019
+        await ws.send(b"b" * 1024)  # at the cap: relayed
+        assert await ws.recv() == b"b" * 1024
+        await ws.send(b"z" * 1025)
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.recv()
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1009
+    for _ in range(100):
+        if {"ws_closed_by_client": 1009} in upstreams.profile.seen:
+            break
+        await asyncio.sleep(0.02)
+    assert {"ws_closed_by_client": 1009} in upstreams.profile.seen
+    # The other way: the service sends more than the cap.
+    async with connect(f"{gateway.ws_url}/ws/comments/s-cap2", additional_headers=headers) as ws:
+        await ws.recv()
+        await ws.send("big:2000")
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.recv()
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1009

@@ -77,3 +77,54 @@ async def test_reconnects_to_a_lost_redis_back_off_with_jitter() -> None:
         await listener.stop()
         await nothing_listens.aclose()
     assert ceilings[:4] == [0.2, 0.4, 0.6, 0.6]
+
+
+async def test_without_redis_the_fallback_feed_is_polled_with_its_cursor() -> None:
+    """No Redis answers: revocations come from the feed (auth's /internal/revocations),
+    asked again from the cursor it gave; listeners hear of each handle once."""
+    from deploy.ports import free_port
+
+    redis = Redis.from_url(
+        f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.2, socket_timeout=0.2
+    )
+    asked: list[float | None] = []
+    handle = f"key:{uuid.uuid4().hex}"
+
+    async def feed(since: float | None) -> tuple[list[tuple[str, float]], float]:
+        asked.append(since)
+        revoked = [(handle, time.time() + 60)] if len(asked) >= 2 else []
+        return revoked, 100.0 + len(asked)
+
+    listener = RevocationList(redis, fallback=feed, poll_seconds=0.05)
+    heard: list[str] = []
+    listener.on_revoke(heard.append)
+    await listener.start()
+    try:
+        assert await wait_until(lambda: listener.is_revoked(handle))
+        assert await wait_until(lambda: len(asked) >= 4)
+        assert not listener.connected
+        assert listener.synced
+        assert heard == [handle]  # polled again and again, announced once
+        assert asked[:3] == [None, 101.0, 102.0]
+    finally:
+        await listener.stop()
+        await redis.aclose()
+
+
+async def test_a_failing_feed_leaves_the_list_unsynced() -> None:
+    from deploy.ports import free_port
+
+    redis = Redis.from_url(
+        f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.2, socket_timeout=0.2
+    )
+
+    async def feed(since: float | None) -> tuple[list[tuple[str, float]], float]:
+        raise ConnectionError("auth is down too")
+
+    listener = RevocationList(redis, fallback=feed, poll_seconds=0.05)
+    await listener.start()
+    try:
+        assert not listener.synced
+    finally:
+        await listener.stop()
+        await redis.aclose()

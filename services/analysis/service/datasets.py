@@ -258,6 +258,9 @@ class DatasetService:
                 "dataset_job_state_unavailable", job_id=str(dataset.job_id), error=repr(exc)
             )
             return None
+        if response.status_code == 404:
+            # Registered, but the upload never committed its job: it will not finish.
+            return {"status": "failed", "error": "The upload did not complete; upload it again."}
         if response.status_code != 200:
             return None
         state: dict[str, Any] = response.json()

@@ -152,7 +152,12 @@ class LoginThrottle:
         except RedisError as exc:
             raise _unavailable(exc) from exc
         if not acquired:
-            raise LoginThrottled(1.0, message="Another login for this account is in progress")
+            raise _refusal(
+                1.0,
+                1,
+                LOCK_WAIT_SECONDS,
+                "Another login for this account from your network is in progress.",
+            )
         try:
             try:
                 await self._check(account, client)

@@ -83,7 +83,9 @@ class SessionService:
             if "@" in identifier
             else self.repo.user_by_username(identifier)
         )
-        account = str(user.id) if user is not None else f"unknown:{identifier.lower()}"
+        # An unknown name is throttled like an account, under its comparable form.
+        unknown = normalized_email(identifier) if "@" in identifier else identifier.lower()
+        account = str(user.id) if user is not None else f"unknown:{unknown}"
         async with self.rt.throttle.attempt(account, ip):
             stored_hash = user.password_hash if user is not None else None
             verified = await self.rt.hasher.verify(stored_hash, password)

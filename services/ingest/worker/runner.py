@@ -11,6 +11,7 @@ import httpx
 from redis.asyncio import Redis
 
 from services.ingest.worker.consumer import JobConsumer
+from services.ingest.worker.documents.runtime import running_documents
 from services.ingest.worker.execution import JobExecutor
 from services.ingest.worker.handlers import JOB_HANDLERS, Handler
 from services.ingest.worker.liveness import keep_beating
@@ -64,6 +65,7 @@ async def run(settings: WorkerSettings) -> None:
         )
         redis = Redis.from_url(settings.redis_url, socket_timeout=5.0, socket_connect_timeout=5.0)
         stack.push_async_callback(redis.aclose)
+        await stack.enter_async_context(running_documents(redis))
         queues = await declare_with_retry(sqs, settings)
         executor = JobExecutor(
             settings=settings,

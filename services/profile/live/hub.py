@@ -43,6 +43,7 @@ class Subscriber:
         self.close_reason: str | None = None
         self.sent = 0
         self.dropped = False
+        self._writer: asyncio.Task[None] | None = None
 
     def offer(self, seq: int, text: str) -> None:
         if self.closed.is_set():
@@ -78,44 +79,55 @@ class Subscriber:
             self.close_reason = reason
             self.closed.set()
             log.info("websocket_subscriber_dropped", subscriber=self.id, reason=reason)
+            # A writer stuck in a send to this client is interrupted, so it can close.
+            writer = self._writer
+            if writer is not None and writer is not asyncio.current_task() and not writer.done():
+                writer.cancel()
 
     async def write(self) -> None:
         """Send queued texts until closed (run as this subscriber's task)."""
+        self._writer = asyncio.current_task()
         ws = self.websocket
-        while not self.closed.is_set():
-            get = asyncio.ensure_future(self.queue.get())
-            closed = asyncio.ensure_future(self.closed.wait())
-            done, _ = await asyncio.wait({get, closed}, return_when=asyncio.FIRST_COMPLETED)
-            if get not in done:
-                get.cancel()
-                break
-            closed.cancel()
-            text = get.result()
-            try:
-                await asyncio.wait_for(ws.send_text(text), self.send_timeout)
-            except TimeoutError:
-                self.drop(f"slow consumer: a send took over {self.send_timeout}s")
-                break
-            except Exception:
-                self.closed.set()
-                break
-            self.sent += 1
-            # Drain what is already queued without waiting on the event again.
-            while not self.queue.empty() and not self.closed.is_set():
-                try:
-                    await asyncio.wait_for(ws.send_text(self.queue.get_nowait()), self.send_timeout)
-                except TimeoutError:
-                    self.drop(f"slow consumer: a send took over {self.send_timeout}s")
+        try:
+            while not self.closed.is_set():
+                if self.queue.empty():
+                    get = asyncio.ensure_future(self.queue.get())
+                    closed = asyncio.ensure_future(self.closed.wait())
+                    done, _ = await asyncio.wait({get, closed}, return_when=asyncio.FIRST_COMPLETED)
+                    closed.cancel()
+                    if get not in done:
+                        get.cancel()
+                        break
+                    text = get.result()
+                else:
+                    text = self.queue.get_nowait()
+                if not await self._send(ws, text):
                     break
-                except Exception:
-                    self.closed.set()
-                    break
-                self.sent += 1
+        except asyncio.CancelledError:
+            if not self.dropped:
+                raise
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
         if self.dropped and ws.application_state is WebSocketState.CONNECTED:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(
                     ws.close(code=SLOW_CONSUMER_CLOSE, reason=(self.close_reason or "")[:120]), 2.0
                 )
+
+    async def _send(self, ws: WebSocket, text: str) -> bool:
+        try:
+            await asyncio.wait_for(ws.send_text(text), self.send_timeout)
+        except TimeoutError:
+            self.drop(f"slow consumer: a send took over {self.send_timeout}s")
+            return False
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self.closed.set()
+            return False
+        self.sent += 1
+        return True
 
 
 class SubscriberHub:

@@ -493,6 +493,8 @@ class Supervisor:
                     self._connected.set_result(None)
                 first = False
                 outcome = await self._consume(connection)
+                # Asked before closing: the check uses the connection's own HTTP client.
+                still_live = outcome != "silent" or await connection.is_live()
                 with contextlib.suppress(Exception):
                     await connection.close()
                 if outcome == "stopped":
@@ -504,7 +506,7 @@ class Supervisor:
                     return
                 if outcome == "silent":
                     manager.counters["silent_streams"] += 1
-                    if not await connection.is_live():
+                    if not still_live:
                         ended = True
                         manager.counters["streams_ended"] += 1
                         await self._end("ended", "stream ended (silent, no longer live)")

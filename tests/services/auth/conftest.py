@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import subprocess
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -28,9 +26,6 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from deploy.ports import free_port
-from deploy.redis_server import find_redis_server
-from deploy.redis_server import ping as redis_ping
 from services.auth.app import create_app
 from services.auth.models import SCHEMA
 from services.auth.security import totp
@@ -39,6 +34,7 @@ from services.auth.settings import AuthSettings
 from shared.database import async_url
 from shared.migrations import upgrade
 from shared.proof import proof_headers
+from tests.redis_process import RedisProcess
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "services" / "auth" / "migrations"
 INTERNAL_TOKEN = "test-internal-token-" + "x" * 16
@@ -217,35 +213,6 @@ class AuthDriver:
 @pytest.fixture
 def driver(client: httpx.AsyncClient) -> AuthDriver:
     return AuthDriver(client)
-
-
-class RedisProcess:
-    """A redis-server of the test's own on a fixed loopback port, which the test stops
-    (as a crash would: SIGKILL) and starts again on the same port."""
-
-    def __init__(self, directory: Path) -> None:
-        self.port = free_port()
-        self.directory = directory
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        argv = [str(find_redis_server()), "--port", str(self.port), "--bind", "127.0.0.1"]
-        argv += ["--save", "", "--appendonly", "no", "--dir", str(self.directory)]
-        self.process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 15
-        while not redis_ping(self.port):
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.02)
-
-    def kill(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait(10)
-            self.process = None
 
 
 @pytest.fixture

@@ -246,3 +246,19 @@ async def test_a_concurrent_burst_gets_no_more_guesses_than_the_limit(
     statuses = [r.status_code for r in responses]
     assert statuses.count(401) <= limit, statuses
     assert set(statuses) <= {401, 429}
+
+
+async def test_guesses_at_an_unknown_address_count_under_its_normalised_form(
+    auth_app: FastAPI, auth_settings: AuthSettings
+) -> None:
+    """Variants of one non-existent address (case, fullwidth) are one throttle key, as
+    they would be one account."""
+    ip = random_ip()
+    local = f"ghost{int(time.time() * 1000) % 10**8}"
+    fullwidth = "".join(chr(ord(c) + 0xFEE0) if c.isalpha() else c for c in local)
+    variants = [f"{local}@example.com", f"{local.upper()}@EXAMPLE.COM", f"{fullwidth}@example.com"]
+    limit = auth_settings.login_max_failures_per_client_and_account
+    for i in range(limit):
+        response = await attempt(auth_app, "/auth/login", variants[i % 3], ip=ip)
+        assert response.status_code == 401
+    assert (await attempt(auth_app, "/auth/login", variants[0], ip=ip)).status_code == 429

@@ -17,7 +17,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.auth.app import create_app
-from services.auth.models import ApiKey, LoginSession, RefreshToken, SigningKey
+from services.auth.models import ApiKey, LoginSession, RefreshToken, Revocation, SigningKey
 from services.auth.repository import AuthRepository
 from services.auth.security.credentials import new_api_key_row
 from services.auth.security.signing_keys import public_jwk, thumbprint
@@ -393,3 +393,29 @@ async def test_a_failing_prune_is_logged_and_retried(
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+async def test_prune_drops_revocation_records_whose_last_token_has_expired(
+    runtime: AuthRuntime,
+) -> None:
+    now = datetime.now(UTC)
+    expired, live = f"test-expired-{uuid.uuid4()}", f"test-live-{uuid.uuid4()}"
+    async with runtime.sessions() as db:
+        repo = AuthRepository(db)
+        await repo.add_revocations([expired], now - timedelta(seconds=1))
+        await repo.add_revocations([live], now + DAY)
+        await db.commit()
+    async with runtime.sessions() as db:
+        counts = await prune(db, runtime.settings)
+    assert counts.revocations >= 1
+    async with runtime.sessions() as db:
+        left = set(
+            (
+                await db.execute(
+                    select(Revocation.handle).where(Revocation.handle.in_([expired, live]))
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert left == {live}

@@ -7,7 +7,7 @@ import jwt
 import pytest
 from sqlalchemy import select
 
-from services.auth.models import ApiKey
+from services.auth.models import ApiKey, Revocation
 from services.auth.service.runtime import AuthRuntime
 from shared.identity import Principal
 from tests.services.auth.conftest import INTERNAL_TOKEN, AuthDriver, new_account
@@ -241,3 +241,20 @@ async def test_every_kind_of_revocation_is_in_the_feed(
     handles = {e["handle"] for e in feed["revoked"]}
     assert {sids[0], sids[2], family, f"key:{key_id}", old_sid} <= handles
     assert sids[1] not in handles  # the session that stayed is not listed
+
+
+async def test_a_revocation_published_at_once_is_marked_so(
+    client: httpx.AsyncClient, driver: AuthDriver, runtime: AuthRuntime
+) -> None:
+    """With Redis up the relay has nothing left to do for it."""
+    headers = await driver.token(await driver.register())
+    created = await client.post("/auth/api-keys/generate", json={"name": "k"}, headers=headers)
+    key_id = created.json()["key_info"]["id"]
+    assert (await client.delete(f"/auth/api-keys/{key_id}", headers=headers)).status_code == 200
+    async with runtime.sessions() as db:
+        published = (
+            await db.execute(
+                select(Revocation.published_at).where(Revocation.handle == f"key:{key_id}")
+            )
+        ).scalar_one()
+    assert published is not None

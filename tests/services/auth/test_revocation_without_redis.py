@@ -22,10 +22,10 @@ from redis.asyncio import Redis
 
 from services.auth.app import create_app
 from shared.revocation import REVOKED_KEY
+from tests.redis_process import RedisProcess
 from tests.services.auth.conftest import (
     INTERNAL_TOKEN,
     AuthDriver,
-    RedisProcess,
     asgi_client,
     fresh_database,
     make_settings,

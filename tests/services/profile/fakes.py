@@ -168,6 +168,26 @@ class FakeTikTok:
         )
         self._call(self._send(room, "WebcastChatMessage", bytes(message)))
 
+    def flood(self, streamer: str, count: int, size: int) -> None:
+        """``count`` comments of ``size`` bytes each, as fast as the sockets take them."""
+        room = self.room_of(streamer)
+
+        async def send_all() -> None:
+            for n in range(count):
+                message = WebcastChatMessage(
+                    common=CommonMessageData(
+                        method="WebcastChatMessage",
+                        msg_id=next(self._msg_ids),
+                        create_time=int(time.time() * 1000),
+                    ),
+                    user=User(id=7, nickname="Flood", display_id="flooder"),
+                    content=f"{n} " + "x" * size,
+                )
+                await self._send(room, "WebcastChatMessage", bytes(message))
+
+        assert self._loop is not None
+        asyncio.run_coroutine_threadsafe(send_all(), self._loop).result(120)
+
     def end_stream(self, streamer: str) -> None:
         room = self.room_of(streamer)
         room.alive = False

@@ -8,6 +8,7 @@ ranked once for all its pairs, a pair with missing values is ranked on its own r
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import polars as pl
@@ -17,6 +18,7 @@ from services.ingest.worker.datasets.stats import ColumnStats
 MAX_COLUMNS = 30
 """Numeric columns correlated at most (the first ones); the matrix grows as n squared."""
 CORRELATED_TYPES = ("integer", "float")
+PAIR_THREADS = 2
 
 
 def correlations(values: pl.DataFrame, columns: list[ColumnStats]) -> dict[str, Any] | None:
@@ -34,19 +36,29 @@ def correlations(values: pl.DataFrame, columns: list[ColumnStats]) -> dict[str, 
     few = {f"c{s.plan.index}" for s in eligible if (s.distinct or 0) <= FEW_VALUES}
     numbers = values.select([pl.col(n).cast(pl.Float64) for n in names])
     complete = {n for n in names if numbers.get_column(n).null_count() == 0}
-    ranks = {n: _rank(numbers.get_column(n), n in few) for n in complete}
+    ranks: dict[str, pl.Series] = {}
+
+    def complete_rank(name: str) -> pl.Series:
+        # Ranked once, when a pair of two complete columns first needs it.
+        if name not in ranks:
+            ranks[name] = _rank(numbers.get_column(name), name in few)
+        return ranks[name]
+
     pairs = [(i, j) for i in range(len(names)) for j in range(i + 1, len(names))]
-    spearman_row: list[float | None] = []
-    for i, j in pairs:
-        a, b = names[i], names[j]
+
+    def spearman(pair: tuple[int, int]) -> float | None:
+        a, b = names[pair[0]], names[pair[1]]
         if a in complete and b in complete:
-            ra, rb = ranks[a], ranks[b]
+            ra, rb = complete_rank(a), complete_rank(b)
         else:
             both = numbers.select(a, b).drop_nulls()
             ra, rb = _rank(both.get_column(a), a in few), _rank(both.get_column(b), b in few)
-        spearman_row.append(
-            pl.DataFrame([ra.alias("a"), rb.alias("b")]).select(pl.corr("a", "b")).item()
-        )
+        value = pl.DataFrame([ra.alias("a"), rb.alias("b")]).select(pl.corr("a", "b")).item()
+        return None if value is None else float(value)
+
+    # Pairs in threads: polars releases the GIL, so the ranks of two pairs sort at once.
+    with ThreadPoolExecutor(max_workers=PAIR_THREADS) as pool:
+        spearman_row = list(pool.map(spearman, pairs))
     pearson_exprs = [pl.corr(names[i], names[j]).alias(f"{i}:{j}") for i, j in pairs]
     pearson_row = numbers.select(pearson_exprs).row(0)
     return {

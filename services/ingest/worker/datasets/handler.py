@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import orjson
+
 from services.ingest.worker.context import JobContext
 from services.ingest.worker.datasets.errors import DatasetRefused
 from services.ingest.worker.datasets.limits import DatasetLimits
@@ -16,7 +18,20 @@ from services.ingest.worker.errors import JobFailed
 JOB_TYPE = "dataset.profile"
 PREVIEW_CELLS = 200_000
 """At most this many preview cells are stored (1,000 rows of a very wide table are not)."""
+WEBHOOK_BUDGET = 12 << 20
+"""Bytes of profile + preview in one webhook (the receivers accept 16 MiB)."""
 LIMITS = DatasetLimits()
+
+
+def _bounded_preview(profile: dict[str, Any], preview: dict[str, Any]) -> dict[str, Any]:
+    """The preview cut to what a webhook carries: at most ``PREVIEW_CELLS`` cells, and
+    fewer rows while profile and preview together exceed ``WEBHOOK_BUDGET`` bytes."""
+    width = max(1, len(preview["columns"]))
+    rows = preview["rows"][: max(1, PREVIEW_CELLS // width)]
+    fixed = len(orjson.dumps(profile)) + len(orjson.dumps(preview["columns"]))
+    while len(rows) > 1 and fixed + len(orjson.dumps(rows)) > WEBHOOK_BUDGET:
+        rows = rows[: len(rows) // 2]
+    return {"columns": preview["columns"], "rows": rows}
 
 
 async def profile_dataset(ctx: JobContext) -> dict[str, Any]:
@@ -35,19 +50,13 @@ async def profile_dataset(ctx: JobContext) -> dict[str, Any]:
         )
         raise JobFailed(exc.reason) from None
     await ctx.progress(80, "Storing the profile", phase="load")
-    preview = result.preview
-    width = max(1, len(preview["columns"]))
-    preview["rows"] = preview["rows"][: max(1, PREVIEW_CELLS // width)]
-    answer = await ctx.deliver(
-        "analysis",
-        "dataset.profiled",
-        {
-            "upload_id": upload_id,
-            "file_id": ctx.file.file_id,
-            "profile": result.profile,
-            "preview": preview,
-        },
-    )
+    payload = {
+        "upload_id": upload_id,
+        "file_id": ctx.file.file_id,
+        "profile": result.profile,
+        "preview": _bounded_preview(result.profile, result.preview),
+    }
+    answer = await ctx.deliver("analysis", "dataset.profiled", payload)
     table = result.profile["table"]
     return {
         "upload_id": upload_id,

@@ -168,15 +168,18 @@ def _infinities_as_missing(values: pl.DataFrame, plans: list[ColumnPlan]) -> pl.
 
 
 def _nulled_placeholders(frame: pl.DataFrame, indexes: list[int]) -> list[pl.Series]:
+    """The text columns with placeholders for a missing value set to null. A column
+    without any is returned as it is (no copy of a million strings for nothing)."""
     if not indexes:
         return []
     names = [frame.columns[i] for i in indexes]
+    text = [pl.col(n).cast(pl.String) for n in names]
+    found = frame.select(
+        [t.is_in(NULL_TOKENS).any().alias(n) for t, n in zip(text, names, strict=True)]
+    ).row(0)
     exprs = [
-        pl.when(pl.col(n).cast(pl.String).is_in(NULL_TOKENS))
-        .then(None)
-        .otherwise(pl.col(n).cast(pl.String))
-        .alias(n)
-        for n in names
+        pl.when(t.is_in(NULL_TOKENS)).then(None).otherwise(t).alias(n) if has else t.alias(n)
+        for t, n, has in zip(text, names, found, strict=True)
     ]
     return frame.select(exprs).get_columns()
 

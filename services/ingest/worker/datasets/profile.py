@@ -29,6 +29,8 @@ from services.ingest.worker.datasets.table import LoadedTable
 
 PROFILE_VERSION = 1
 PREVIEW_ROWS = 1_000
+PROFILE_TEXT_LIMIT = 200
+"""Characters kept of a value quoted in the profile (top values, examples)."""
 SAMPLE_ROWS = 5
 DUPLICATE_EXAMPLES = 5
 
@@ -127,7 +129,7 @@ def profile_table(
         "rows": [list(r) for r in frame.head(preview_rows).iter_rows()],
     }
     result = DatasetProfile(
-        profile=jsonable(profile, text_limit=TEXT_LIMIT),
+        profile=jsonable(profile, text_limit=PROFILE_TEXT_LIMIT),
         preview=jsonable(preview, text_limit=TEXT_LIMIT),
         timings=clock.timings,
     )

@@ -58,7 +58,9 @@ invalid UTF-8, UTF-16, ZIP or other archives) raises ``InvalidExport`` with ``.r
 within bounded memory and time (see ``ParseLimits``). Nothing else escapes for bad input;
 anything else is a bug (the handler may treat it as "retry").
 
-``SkypeMessage`` (slots dataclass; fields in ``records.py``): ``conversation_id``,
+``SkypeMessage`` (a NamedTuple, read by attribute; refined from the contract's slots
+dataclass because its ``__init__`` cost more than tokenizing the message; fields in
+``records.py``): ``conversation_id``,
 ``message_id``, ``sender_id``, ``sender_name``, ``sent_at`` (aware UTC), ``raw_type``
 (messagetype as written), ``category`` (``text``, ``media``, ``file``, ``call``,
 ``contact``, ``location``, ``poll``, ``system``, ``other``), ``text`` (clean), ``edited_at``,

@@ -17,12 +17,20 @@ import html
 import re
 from typing import NamedTuple
 
+from services.ingest.worker.skype.records import CallEvent
+
 _TAG = re.compile(r"<[^<>]*>")
 _OTHER_ENTITY = re.compile(r"&(?!(?:amp|lt|gt|quot|apos);)")
 _ATTR = re.compile(r'(?<![\w.:-])([A-Za-z_][\w.:-]*+)\s*+=\s*+"([^"]*+)"')
 _EDIT_MARKER = re.compile(r"<e_m\b([^<>]*)>(?:\s*+</e_m>)?")
 _EDIT_PREFIX = "Edited previous message: "
 _MENTION = re.compile(r"<at\b([^<>]*)>([^<]*)</at>")
+_MENTION_ID = re.compile(r'<at\b[^<>]*?\bid="([^"<>]*)"[^<>]*>([^<]*)</at>')
+_PARTLIST_TYPE = re.compile(r'<partlist\b[^<>]*?\btype="([^"<>]*)"')
+_PART_FAST = re.compile(
+    r'<part\b[^<>]*?\bidentity="([^"<>]*)"[^<>]*>\s*+<name>([^<]*)</name>\s*+'
+    r"(?:<duration>([^<]*)</duration>)?"
+)
 _EMOTICON = re.compile(r'<ss\b[^<>]*?\btype="([^"<>]*)"')
 _QUOTE_TOKEN = re.compile(r"<quote\b([^<>]*)>|</quote>")
 _PART_OPEN = re.compile(r"<part\b(?!list)([^<>]*)>")
@@ -68,6 +76,9 @@ def attributes(tag_body: str) -> dict[str, str]:
     return {key: unescape(value) for key, value in _ATTR.findall(tag_body)}
 
 
+_new = tuple.__new__  # a NamedTuple without its Python-level __new__ (hot path)
+
+
 class RichText(NamedTuple):
     text: str
     mentions: tuple[str, ...] = ()
@@ -81,7 +92,7 @@ class RichText(NamedTuple):
 def parse_rich_text(content: str) -> RichText:
     """A ``RichText`` message: clean text plus mentions, emoticons, quote and edit refs."""
     if "<" not in content:
-        return RichText(unescape(content).strip())
+        return _new(RichText, (unescape(content).strip(), (), (), None, None, ()))
     edit_of: str | None = None
     if "<e_m" in content:
         if content.startswith(_EDIT_PREFIX):
@@ -97,10 +108,9 @@ def parse_rich_text(content: str) -> RichText:
         names.extend(quote_names)
     mentions: tuple[str, ...] = ()
     if "<at" in content:
-        found = _MENTION.findall(content)
         ids = []
-        for tag_body, inner in found:
-            mention_id = attributes(tag_body).get("id")
+        for raw_id, inner in _MENTION_ID.findall(content):
+            mention_id = unescape(raw_id)
             if mention_id:
                 ids.append(mention_id)
                 name = unescape(inner).strip()
@@ -110,7 +120,8 @@ def parse_rich_text(content: str) -> RichText:
     emoticons: tuple[str, ...] = ()
     if "<ss" in content:
         emoticons = tuple(_EMOTICON.findall(content))
-    return RichText(strip_tags(content), mentions, emoticons, quote_of, edit_of, tuple(names))
+    text = unescape(_TAG.sub("", content)).strip()
+    return _new(RichText, (text, mentions, emoticons, quote_of, edit_of, tuple(names)))
 
 
 def _remove_quotes(content: str) -> tuple[str, str | None, list[tuple[str, str]]]:
@@ -144,47 +155,63 @@ def _remove_quotes(content: str) -> tuple[str, str | None, list[tuple[str, str]]
 
 
 class CallInfo(NamedTuple):
-    event: str | None
+    event: CallEvent | None
     """``started``, ``ended`` or ``missed`` (the ``partlist`` type), None if absent."""
     duration_s: float | None
     parts: tuple[tuple[str, str], ...]
     """(identity, name) of each participant."""
 
 
-_CALL_EVENTS = {"started": "started", "ended": "ended", "missed": "missed"}
+_CALL_EVENTS: dict[str, CallEvent] = {"started": "started", "ended": "ended", "missed": "missed"}
 
 
 def parse_call(content: str) -> CallInfo:
     """An ``Event/Call``: ``<partlist type=".."><part identity=".."><name/><duration/>``."""
-    start = content.find("<partlist")
-    if start < 0:
-        return CallInfo(None, None, ())
-    close = content.find(">", start)
-    attrs = attributes(content[start + len("<partlist") : close if close >= 0 else None])
-    event = _CALL_EVENTS.get(attrs.get("type", "").lower())
+    kind = _PARTLIST_TYPE.search(content)
+    if kind is None:
+        if "<partlist" not in content:
+            return CallInfo(None, None, ())
+        event = None
+    else:
+        event = _CALL_EVENTS.get(kind.group(1).lower())
+    parts = _PART_FAST.findall(content)
+    if not parts and "<part" in content.replace("<partlist", ""):
+        parts = _parts_any_order(content)
     duration: float | None = None
-    parts = []
-    openings = list(_PART_OPEN.finditer(content))
-    for index, opening in enumerate(openings):
-        stop = openings[index + 1].start() if index + 1 < len(openings) else len(content)
-        body = content[opening.end() : stop]
-        identity = attributes(opening.group(1)).get("identity")
-        name_match = _NAME.search(body)
-        if identity and name_match is not None:
-            name = unescape(name_match.group(1)).strip()
-            if name:
-                parts.append((identity, name))
-        duration_match = _DURATION.search(body)
-        if duration_match is not None:
+    named = []
+    for identity, raw_name, raw_duration in parts:
+        name = unescape(raw_name).strip() if raw_name else ""
+        if identity and name:
+            named.append((unescape(identity), name))
+        if raw_duration:
             try:
-                value = float(duration_match.group(1))
+                value = float(raw_duration)
             except ValueError:
                 continue
             if 0 <= value < float("inf"):
                 duration = value if duration is None else max(duration, value)
     if event != "ended":
         duration = None
-    return CallInfo(event, duration, tuple(parts))
+    return _new(CallInfo, (event, duration, tuple(named)))
+
+
+def _parts_any_order(content: str) -> list[tuple[str, str, str]]:
+    """``<part>`` elements whose children are not in Skype's usual order."""
+    parts = []
+    openings = list(_PART_OPEN.finditer(content))
+    for index, opening in enumerate(openings):
+        stop = openings[index + 1].start() if index + 1 < len(openings) else len(content)
+        body = content[opening.end() : stop]
+        name_match = _NAME.search(body)
+        duration_match = _DURATION.search(body)
+        parts.append(
+            (
+                attributes(opening.group(1)).get("identity", ""),
+                name_match.group(1) if name_match else "",
+                duration_match.group(1) if duration_match else "",
+            )
+        )
+    return parts
 
 
 class MediaInfo(NamedTuple):
@@ -196,8 +223,10 @@ class MediaInfo(NamedTuple):
 def parse_media(content: str) -> MediaInfo:
     """A ``<URIObject>`` (pictures, files, video, audio, albums, polls, cards): the original
     file name, the size in bytes (summed over an album's items) and a ``<Title>``."""
-    names = _ORIGINAL_NAME.findall(content) or _META_NAME.findall(content)
-    name = unescape(names[0]).strip() or None if names else None
+    names = _ORIGINAL_NAME.findall(content) or (
+        _META_NAME.findall(content) if "<meta" in content else []
+    )
+    name = (unescape(names[0]).strip() or None) if names else None
     total: int | None = None
     for raw in _FILE_SIZE.findall(content):
         try:
@@ -206,9 +235,12 @@ def parse_media(content: str) -> MediaInfo:
             continue
         if size >= 0:
             total = size if total is None else total + size
-    title_match = _TITLE.search(content)
-    title = strip_tags(title_match.group(1)) or None if title_match is not None else None
-    return MediaInfo(name, total, title)
+    title = None
+    if "<Title" in content or "<title" in content:
+        title_match = _TITLE.search(content)
+        if title_match is not None:
+            title = strip_tags(title_match.group(1)) or None
+    return _new(MediaInfo, (name, total, title))
 
 
 def parse_contacts(content: str) -> tuple[tuple[str, str], ...]:

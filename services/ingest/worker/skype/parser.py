@@ -31,13 +31,16 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import greenlet
 import ijson
+import numpy as np
 import orjson
 
 from services.ingest.worker.skype import markup
 from services.ingest.worker.skype.errors import InvalidExport
 from services.ingest.worker.skype.limits import ParseLimits
 from services.ingest.worker.skype.records import (
+    CallEvent,
     Category,
     Conversation,
     ConversationKind,
@@ -76,7 +79,13 @@ _CATEGORIES: dict[str, Category] = {
 _STRUCTURED_MAX = 256 * 1024
 """Structured markup (calls, files, contacts, ...) longer than this is only tag-stripped."""
 
-_CALL_STATES = {"accepted": "ended", "missed": "missed", "declined": "missed"}
+_CALL_STATES: dict[str, CallEvent] = {
+    "accepted": "ended",
+    "missed": "missed",
+    "declined": "missed",
+}
+_fromisoformat = datetime.fromisoformat
+_new = tuple.__new__  # SkypeMessage without its Python-level __new__ (hot path)
 
 
 def conversation_kind(conversation_id: str) -> ConversationKind:
@@ -174,8 +183,13 @@ class ParsedExport:
         if self._started:
             raise RuntimeError("ParsedExport.messages() can be iterated only once")
         self._started = True
+        feeder = _Feeder(self)
+        parsing = greenlet.greenlet(feeder.run)
         try:
-            for batch in self._run():
+            while True:
+                batch = parsing.switch()
+                if batch is None:
+                    break
                 yield from batch
         except InvalidExport:
             raise
@@ -183,6 +197,10 @@ class ParsedExport:
             raise InvalidExport("The JSON is nested too deeply to be a Skype export.") from exc
         except MemoryError as exc:  # pragma: no cover - guarded by the limits above
             raise InvalidExport("The export is too large to read.") from exc
+        finally:
+            if not parsing.dead:
+                # The consumer stopped early: unwind the tokenizer (GreenletExit in read()).
+                parsing.throw()
         self._finished = True
 
     def conversations(self) -> list[Conversation]:
@@ -196,75 +214,7 @@ class ParsedExport:
         conversation names, call participants, mentions, quote authors)."""
         return dict(self._names)
 
-    # -- feeding ------------------------------------------------------------------------
-
-    def _run(self) -> Iterator[list[SkypeMessage]]:
-        limits = self._limits
-        root = self._root
-        # The builder asks for a new mapping at every "{"; the first one is the root.
-        map_type = itertools.chain([root], iter(dict, None)).__next__
-        sink = ijson.sendable_list()
-        coro = ijson.items_coro(sink, "", map_type=map_type, use_float=True)
-        read = self._stream.read
-        first = True
-        stale_bytes = 0
-        marker = (0, 0)
-        piece_size = limits.chunk_bytes
-        while True:
-            chunk = read(limits.chunk_bytes)
-            if not chunk:
-                break
-            if first:
-                chunk = self._check_start(chunk)
-                first = False
-                if not chunk:
-                    continue
-            self.bytes_read += len(chunk)
-            position = 0
-            size = len(chunk)
-            while position < size:
-                allowed = limits.max_depth - self._depth()
-                piece = chunk[position : position + piece_size]
-                opens = piece.count(b"{") + piece.count(b"[")
-                while opens > allowed and len(piece) > 1:
-                    piece = piece[: max(1, len(piece) // 2)]
-                    opens = piece.count(b"{") + piece.count(b"[")
-                if opens > allowed:
-                    raise InvalidExport(
-                        f"The JSON is nested more than {limits.max_depth} levels deep; "
-                        "a Skype export is not."
-                    )
-                # Adapt: next time start from a piece twice this one (bounded by the chunk).
-                piece_size = min(limits.chunk_bytes, len(piece) * 2)
-                self._send(coro, piece)
-                position += len(piece)
-                batch = self._drain(final=False)
-                if batch:
-                    yield batch
-                now = (self._conversation_total, self._message_total)
-                if now == marker:
-                    stale_bytes += len(piece)
-                    if stale_bytes > limits.max_item_bytes:
-                        raise InvalidExport(
-                            "One value in the export (a message, a conversation header or a "
-                            f"string) is larger than {limits.max_item_bytes // (1024 * 1024)} "
-                            "MB; a Skype export has none that large."
-                        )
-                else:
-                    marker = now
-                    stale_bytes = 0
-        if first:
-            raise InvalidExport("The file is empty.")
-        try:
-            coro.close()
-        except ijson.common.IncompleteJSONError as exc:
-            raise _json_error(exc, self.bytes_read) from exc
-        except ijson.common.JSONError as exc:
-            raise _json_error(exc, self.bytes_read) from exc
-        if not sink or sink[0] is not root:
-            raise InvalidExport("The JSON is not an object, so it is not a Skype export.")
-        yield self._drain(final=True)
-        self._finish_document()
+    # -- feeding (see _Feeder) ----------------------------------------------------------
 
     def _check_start(self, chunk: bytes) -> bytes:
         if chunk.startswith(_BOM):
@@ -282,14 +232,6 @@ class ParsedExport:
         if stripped[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in stripped[:4]:
             raise InvalidExport("The file is UTF-16 or UTF-32 text; Skype exports are UTF-8 JSON.")
         raise InvalidExport("The file is not a JSON object, so it is not a Skype messages.json.")
-
-    def _send(self, coro: Any, piece: bytes) -> None:
-        try:
-            coro.send(piece)
-        except ijson.common.IncompleteJSONError as exc:
-            raise _json_error(exc, self.bytes_read) from exc
-        except ijson.common.JSONError as exc:
-            raise _json_error(exc, self.bytes_read) from exc
 
     def _depth(self) -> int:
         """The depth of the document being built, and the size guard on what is being built.
@@ -522,35 +464,43 @@ class ParsedExport:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
 
     def _convert(self, raw: object, state: _ConversationState) -> SkypeMessage | None:
+        """One MessageList item as a SkypeMessage (None, counted in ``skipped``, when it
+        lacks a time, a sender or an id). The hot path: most messages are RichText
+        without properties and without markup."""
         if type(raw) is not dict:
             raise InvalidExport("A message in the export is not a JSON object.")
-        sent_at = parse_time(raw.get("originalarrivaltime"))
-        if sent_at is None:
+        get = raw.get
+        arrival = get("originalarrivaltime")
+        try:
+            sent_at = _fromisoformat(arrival)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
             self._skip("without a readable time")
             return None
-        sender = raw.get("from")
+        zone = sent_at.tzinfo
+        if zone is not UTC:  # "...Z" parses to UTC itself; others are made UTC
+            sent_at = sent_at.replace(tzinfo=UTC) if zone is None else sent_at.astimezone(UTC)
+        sender = get("from")
         if type(sender) is not str or not sender:
             self._skip("without a sender")
             return None
-        message_id = raw.get("id")
+        message_id = get("id")
         if type(message_id) is not str:
-            if type(message_id) in (int, float):
-                message_id = str(message_id)
-            else:
+            if type(message_id) not in (int, float):
                 self._skip("without an id")
                 return None
-        content = raw.get("content")
+            message_id = str(message_id)
+        content = get("content")
         if type(content) is not str:
             if content is not None:
                 self._skip("whose content is not text")
                 return None
             content = ""
-        raw_type = raw.get("messagetype")
+        raw_type = get("messagetype")
         if type(raw_type) is not str:
             raw_type = ""
         conversation_id = state.id
         if conversation_id is None:
-            declared = raw.get("conversationid")
+            declared = get("conversationid")
             conversation_id = declared if type(declared) is str and declared else "unknown"
         self._message_total += 1
         if self._message_total > self._limits.max_messages:
@@ -558,15 +508,36 @@ class ParsedExport:
         state.message_count += 1
 
         names = self._names
-        sender_name = raw.get("displayName")
+        sender_name = get("displayName")
         if type(sender_name) is str and sender_name:
-            names.setdefault(sender, sender_name)
+            if sender not in names:
+                names[sender] = sender_name
         else:
-            sender_name = None
+            sender_name = names.get(sender)
+
+        category = _CATEGORIES.get(raw_type)
+        if category is None:
+            category = "system" if raw_type.startswith("ThreadActivity/") else "other"
+        properties = get("properties")
+        if properties is None and category == "text":
+            state.senders[sender] = None
+            if "<" not in content:
+                if raw_type != "Text" and "&" in content:
+                    content = markup.unescape(content)
+                return _new(SkypeMessage, (
+                    conversation_id, message_id, sender, sender_name, sent_at, raw_type,
+                    category, content.strip(), None, False, None, None, None, None, None, (),
+                    None, (),
+                ))  # fmt: skip
+            if raw_type == "Text":
+                return _new(SkypeMessage, (
+                    conversation_id, message_id, sender, sender_name, sent_at, raw_type,
+                    category, content.strip(), None, False, None, None, None, None, None, (),
+                    None, (),
+                ))  # fmt: skip
 
         edited_at = None
         deleted = False
-        properties = raw.get("properties")
         call_log = None
         if type(properties) is dict:
             if "edittime" in properties:
@@ -575,109 +546,209 @@ class ParsedExport:
                 deleted = True
                 content = ""
             call_log = properties.get("call-log")
-
-        category = _CATEGORIES.get(raw_type)
-        if category is None:
-            category = "system" if raw_type.startswith("ThreadActivity/") else "other"
-
-        message = SkypeMessage(
-            conversation_id, message_id, sender, sender_name, sent_at, raw_type, category, "",
-            edited_at, deleted,
-        )  # fmt: skip
+        if category == "text" or not content or type(call_log) is str:
+            state.senders[sender] = None  # (structured messages: once their author is known)
         if call_log is not None and type(call_log) is str:
-            self._apply_call_log(message, call_log)
-        elif category == "text":
-            if raw_type == "Text":
-                message.text = content.strip()
-            elif "<" not in content:
-                message.text = (
-                    markup.unescape(content).strip() if "&" in content else (content.strip())
-                )
-            else:
-                rich = markup.parse_rich_text(content)
-                message.text = rich.text
-                message.mentions = rich.mentions
-                message.emoticons = rich.emoticons
-                message.quote_of = rich.quote_of
-                if rich.edit_of is not None:
-                    message.edit_of = rich.edit_of
-                    message.edited_at = sent_at
-                    if not rich.text:
-                        message.deleted = True
-                for identity, name in rich.names:
-                    names.setdefault(identity, name)
-        elif content:
-            self._apply_structured(message, content)
-        if message.sender_name is None:
-            message.sender_name = names.get(message.sender_id)
-        if message.sender_id not in state.senders:
-            state.senders[message.sender_id] = None
-        return message
+            entry = SkypeMessage(
+                conversation_id, message_id, sender, sender_name, sent_at, raw_type, "call", "",
+                edited_at, deleted,
+            )  # fmt: skip
+            return self._call_log_entry(entry, call_log)
+        if category == "text":
+            if raw_type == "Text" or "<" not in content:
+                text = content if raw_type == "Text" else markup.unescape(content)
+                return _new(SkypeMessage, (
+                    conversation_id, message_id, sender, sender_name, sent_at, raw_type,
+                    category, text.strip(), edited_at, deleted, None, None, None, None, None,
+                    (), None, (),
+                ))  # fmt: skip
+            rich = markup.parse_rich_text(content)
+            for identity, name in rich.names:
+                names.setdefault(identity, name)
+            if sender_name is None:
+                sender_name = names.get(sender)
+            if rich.edit_of is not None:
+                edited_at = sent_at
+                deleted = deleted or not rich.text
+            return _new(SkypeMessage, (
+                conversation_id, message_id, sender, sender_name, sent_at, raw_type, category,
+                rich.text, edited_at, deleted, None, None, None, None, rich.quote_of,
+                rich.mentions, rich.edit_of, rich.emoticons,
+            ))  # fmt: skip
+        if not content:
+            return _new(SkypeMessage, (
+                conversation_id, message_id, sender, sender_name, sent_at, raw_type, category,
+                "", edited_at, deleted, None, None, None, None, None, (), None, (),
+            ))  # fmt: skip
+        author, text, call_event, duration, media_name, media_size = self._structured(
+            sender, raw_type, category, content
+        )
+        state.senders[author] = None
+        if author != sender:  # a thread event, now its initiator's
+            sender_name = names.get(author)
+        elif sender_name is None:
+            sender_name = names.get(sender)
+        return _new(SkypeMessage, (
+            conversation_id, message_id, author, sender_name, sent_at, raw_type, category, text,
+            edited_at, deleted, duration, call_event, media_name, media_size, None, (), None, (),
+        ))  # fmt: skip
 
-    def _apply_structured(self, message: SkypeMessage, content: str) -> None:
-        category = message.category
+    def _structured(
+        self, sender: str, raw_type: str, category: Category, content: str
+    ) -> tuple[str, str, CallEvent | None, float | None, str | None, int | None]:
+        """Calls, media and files, contacts, locations, polls, thread events, others:
+        (sender, text, call event, call duration, media name, media size)."""
         if len(content) > _STRUCTURED_MAX:
-            message.text = markup.strip_tags(content)
-            return
+            return sender, markup.strip_tags(content), None, None, None, None
         if category == "call":
-            if message.raw_type == "Event/Call":
-                call = markup.parse_call(content)
-                message.call_event = call.event  # type: ignore[assignment]
-                message.call_duration_s = call.duration_s
-                for identity, name in call.parts:
-                    self._names.setdefault(identity, name)
-            else:
-                message.text = markup.strip_tags(content)
-        elif category in ("media", "file", "poll"):
+            if raw_type != "Event/Call":
+                return sender, markup.strip_tags(content), None, None, None, None
+            call = markup.parse_call(content)
+            for identity, name in call.parts:
+                self._names.setdefault(identity, name)
+            return sender, "", call.event, call.duration_s, None, None
+        if category in ("media", "file", "poll"):
             media = markup.parse_media(content)
-            message.media_name = media.name
-            message.media_size = media.size
             if category == "poll":
-                message.text = media.title or markup.strip_tags(content)
+                text = media.title or markup.strip_tags(content)
             else:
-                message.text = media.name or ""
-        elif category == "contact":
+                text = media.name or ""
+            return sender, text, None, None, media.name, media.size
+        if category == "contact":
             cards = markup.parse_contacts(content)
-            message.text = ", ".join(name or contact for contact, name in cards)
             for contact, name in cards:
                 if contact and name:
                     self._names.setdefault(contact, name)
-        elif category == "location":
-            message.text = markup.parse_location(content)
-        elif category == "system" and message.raw_type.startswith("ThreadActivity/"):
+            text = ", ".join(name or contact for contact, name in cards)
+            return sender, text, None, None, None, None
+        if category == "location":
+            return sender, markup.parse_location(content), None, None, None, None
+        if category == "system" and raw_type.startswith("ThreadActivity/"):
             event = markup.parse_thread_event(content)
-            if event.initiator:
-                message.sender_id = event.initiator
-                message.sender_name = None
-            message.text = _describe_thread_event(message.raw_type, event)
-        elif message.raw_type == "EndToEndEncryption/EncryptedText":
-            message.text = ""
-        else:
-            message.text = markup.strip_tags(content)
+            text = _describe_thread_event(raw_type, event)
+            return event.initiator or sender, text, None, None, None, None
+        if raw_type == "EndToEndEncryption/EncryptedText":
+            return sender, "", None, None, None, None
+        return sender, markup.strip_tags(content), None, None, None, None
 
-    def _apply_call_log(self, message: SkypeMessage, call_log: str) -> None:
+    def _call_log_entry(self, message: SkypeMessage, call_log: str) -> SkypeMessage:
         """A ``48:calllogs`` entry: ``properties["call-log"]`` is a JSON string with
         ``callState`` (accepted/missed/declined) and start/connect/end times."""
-        message.category = "call"
         try:
             log = orjson.loads(call_log)
         except orjson.JSONDecodeError:
-            return
+            return message
         if type(log) is not dict:
-            return
+            return message
         state = log.get("callState")
-        message.call_event = _CALL_STATES.get(state) if type(state) is str else None  # type: ignore[assignment]
+        event = _CALL_STATES.get(state) if type(state) is str else None
+        duration = None
         connected = parse_time(log.get("connectTime"))
         ended = parse_time(log.get("endTime"))
-        if message.call_event == "ended" and connected is not None and ended is not None:
+        if event == "ended" and connected is not None and ended is not None:
             seconds = (ended - connected).total_seconds()
-            message.call_duration_s = seconds if seconds >= 0 else None
+            duration = seconds if seconds >= 0 else None
         for key in ("originatorParticipant", "targetParticipant"):
             participant = log.get(key)
             if type(participant) is dict:
                 identity, name = participant.get("id"), participant.get("displayName")
                 if type(identity) is str and type(name) is str and identity and name:
                     self._names.setdefault(identity, name)
+        return message._replace(call_event=event, call_duration_s=duration)
+
+
+class _Feeder:
+    """Runs ijson's fused C pipeline (``ijson.items`` from the root) in a greenlet, as the
+    file object it reads from: every ``read()`` first hands the messages the previous
+    piece completed to the consumer (a greenlet switch), then checks the guards, then
+    returns the next piece. (ijson's push interface needs no greenlet, but it chains
+    three C coroutines through Python-level ``send`` calls for every event: twice the
+    cost, measured here.)"""
+
+    def __init__(self, export: ParsedExport) -> None:
+        self.export = export
+        self.limits = export._limits
+        self.consumer = greenlet.getcurrent()
+        self.chunk = b""
+        self.position = 0
+        self.opens: np.ndarray[Any, Any] = np.zeros(0, dtype=np.intp)  # "{" and "[" offsets
+        self.first = True
+        self.marker = (0, 0)
+        self.stale_bytes = 0
+        self.last_piece = 0
+
+    def run(self) -> None:
+        export = self.export
+        root = export._root
+        # The builder asks for a new mapping at every "{"; the first one is the root.
+        map_type = itertools.chain([root], iter(dict, None)).__next__
+        try:
+            built = list(ijson.items(self, "", map_type=map_type, use_float=True))
+        except ijson.common.JSONError as exc:
+            raise _json_error(exc, export.bytes_read) from exc
+        if self.first:
+            raise InvalidExport("The file is empty.")
+        if built != [root] or built[0] is not root:
+            raise InvalidExport("The JSON is not an object, so it is not a Skype export.")
+        batch = export._drain(final=True)
+        if batch:
+            self.consumer.switch(batch)
+        export._finish_document()
+
+    def read(self, size: int = -1, /) -> bytes:
+        if size == 0:
+            return b""
+        export = self.export
+        limits = self.limits
+        if self.last_piece:
+            self._check_progress()
+            batch = export._drain(final=False)
+            if batch:
+                self.consumer.switch(batch)
+        if self.position >= len(self.chunk):
+            chunk = export._stream.read(limits.chunk_bytes)
+            if not chunk:
+                self.last_piece = 0
+                return b""
+            if self.first:
+                chunk = export._check_start(chunk)
+                self.first = False
+            export.bytes_read += len(chunk)
+            self.chunk, self.position = chunk, 0
+            # Offsets of the opening brackets, found by vectorised comparisons.
+            view = np.frombuffer(chunk, dtype=np.uint8)
+            self.opens = np.flatnonzero((view == 0x7B) | (view == 0x5B))
+        allowed = limits.max_depth - export._depth()
+        if allowed <= 0:
+            raise InvalidExport(
+                f"The JSON is nested more than {limits.max_depth} levels deep; "
+                "a Skype export is not."
+            )
+        # The piece stops before the (allowed + 1)-th opening bracket from here: however
+        # the brackets nest, the tokenizer never goes deeper than max_depth.
+        start = self.position
+        cut = int(self.opens.searchsorted(start)) + allowed
+        end = int(self.opens[cut]) if cut < len(self.opens) else len(self.chunk)
+        self.position = end
+        self.last_piece = end - start
+        return self.chunk[start:end]
+
+    def _check_progress(self) -> None:
+        """The position in the document (conversation, message) must move: one value
+        spanning more than ``max_item_bytes`` of input is refused."""
+        export = self.export
+        now = (export._conversation_total, export._message_total)
+        if now != self.marker:
+            self.marker = now
+            self.stale_bytes = 0
+            return
+        self.stale_bytes += self.last_piece
+        if self.stale_bytes > self.limits.max_item_bytes:
+            raise InvalidExport(
+                "One value in the export (a message, a conversation header or a string) is "
+                f"larger than {self.limits.max_item_bytes // (1024 * 1024)} MB; a Skype "
+                "export has none that large."
+            )
 
 
 def _describe_thread_event(raw_type: str, event: markup.ThreadEvent) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, NamedTuple
 
 Category = Literal[
     "text", "media", "file", "call", "contact", "location", "poll", "system", "other"
@@ -33,46 +33,48 @@ class ExportHeader:
     export_date: datetime | None = None
 
 
-@dataclass(slots=True)
-class SkypeMessage:
+class SkypeMessage(NamedTuple):
     """One item of a conversation's ``MessageList``, markup turned into fields.
+
+    A NamedTuple (immutable; read by attribute): created at C speed, which matters at a
+    few hundred thousand messages a second (a slots dataclass's ``__init__`` cost more
+    than the JSON tokenizing of the message here).
 
     ``text`` is what a person reads: tags removed, HTML entities decoded, a quoted
     message's text dropped (``quote_of`` names it), for calls empty, for media and files
     the file name, for contacts the names, for a location its address, for a poll its
     question, for thread events a short description (e.g. the new topic).
+
+    ``sender_name``: the message's ``displayName``, else the name this export gave that
+    sender earlier (the 1:1 conversation's name, a call's participant list, a mention, a
+    quote). ``sent_at``: ``originalarrivaltime``, aware UTC. ``raw_type``: ``messagetype``
+    as written. ``edited_at``: ``properties.edittime``; for an old-style edit record
+    (``<e_m>``) its own time. ``deleted``: ``properties.deletetime`` set, or an edit that
+    left nothing. ``call_duration_s``: the longest participant ``duration`` of an ended
+    call. ``quote_of``: ``messageid`` of the quoted message (else its ``timestamp``).
+    ``mentions``: ids of ``<at id>`` mentions, in order. ``edit_of``: an old-style edit
+    record names the edited message by the epoch milliseconds of its arrival (``ts_ms``).
+    ``emoticons``: the ``type`` of each ``<ss>`` emoticon, in order.
     """
 
     conversation_id: str
     message_id: str
     sender_id: str
     sender_name: str | None
-    """The message's ``displayName``, else the name this export gave that sender elsewhere
-    (the 1:1 conversation's name, a call's participant list, a mention, a quote)."""
     sent_at: datetime
-    """``originalarrivaltime``, UTC."""
     raw_type: str
-    """``messagetype`` as written (``RichText``, ``Event/Call``, ``ThreadActivity/AddMember``)."""
     category: Category
     text: str
     edited_at: datetime | None = None
-    """``properties.edittime``; for an old-style edit record (``<e_m>``) its own time."""
     deleted: bool = False
-    """``properties.deletetime`` set, or an edit that left nothing."""
     call_duration_s: float | None = None
-    """Longest participant ``duration`` of an ended call."""
     call_event: CallEvent | None = None
     media_name: str | None = None
     media_size: int | None = None
     quote_of: str | None = None
-    """``messageid`` of the quoted message (else its ``timestamp``)."""
     mentions: tuple[str, ...] = ()
-    """Ids of ``<at id="...">`` mentions, in order."""
     edit_of: str | None = None
-    """An old-style edit record (``<e_m ts_ms=".."/>``) names the edited message by the
-    epoch milliseconds of its arrival (``ts_ms``); None otherwise."""
     emoticons: tuple[str, ...] = ()
-    """``type`` of each ``<ss>`` emoticon, in order (``smile``, ``heart``)."""
 
 
 @dataclass(slots=True)
