@@ -13,6 +13,7 @@ from pathlib import Path
 
 import uvicorn
 
+from shared.log import access_log_enabled
 from shared.migrations import upgrade
 from shared.settings import CommonSettings
 
@@ -38,7 +39,7 @@ class ServiceCli:
             loop="uvloop",
             http="httptools",
             log_config=None,
-            access_log=False,
+            access_log=access_log_enabled(),  # QUARRY_ACCESS_LOG=1
             proxy_headers=False,  # the client address is derived from trusted proxies ourselves
             timeout_graceful_shutdown=10,
         )

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import io
 import json
+import logging
+
+import pytest
 
 from deploy.console import Console
+from shared.log import access_log_enabled, configure_logging
 
 
 def event(**fields: object) -> str:
@@ -110,3 +114,21 @@ def test_redis_start_up_notices_are_not_warnings() -> None:
     shown = made.render("redis", "1:M 01 Dec 2026 10:26:22.261 # Failed opening the RDB file")
     assert shown is not None
     assert "WARN" in shown
+
+
+def test_uvicorn_access_lines_come_back_with_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    access = logging.getLogger("uvicorn.access")
+    before = (logging.getLogger().handlers[:], logging.getLogger().level, access.level)
+    try:
+        monkeypatch.delenv("QUARRY_ACCESS_LOG", raising=False)
+        assert not access_log_enabled()
+        configure_logging("test")
+        assert access.getEffectiveLevel() == logging.WARNING
+        monkeypatch.setenv("QUARRY_ACCESS_LOG", "1")
+        assert access_log_enabled()
+        configure_logging("test")
+        assert access.getEffectiveLevel() == logging.INFO
+    finally:
+        logging.getLogger().handlers[:] = before[0]
+        logging.getLogger().setLevel(before[1])
+        access.setLevel(before[2])
