@@ -160,12 +160,14 @@ ROUTES: tuple[Route, ...] = (
     _r(POST, "/auth/enable-2fa", A, REQUIRED, AUTH),
     _r(POST, "/auth/disable-2fa", A, REQUIRED, AUTH),
     _r(POST, "/auth/invalidate-other-sessions", A, REQUIRED),
+    _r(POST, "/auth/logout-others", A, REQUIRED),
     _r(ANY, "/auth/", A, OPTIONAL, prefix=True),
     # --- ingest ---
     _r(POST, "/api/upload", IN, REQUIRED, body=BodyLimit.UPLOAD, timeout=Timeout.LONG),
     _r(GET, "/api/status/{task_id}", IN, REQUIRED),
     _r(POST, "/api/upload/", IN, OPTIONAL, timeout=Timeout.LONG),  # guests by session_id
     _r(POST, "/files/upload", IN, REQUIRED, timeout=Timeout.LONG),
+    _r(GET, "/files/storage", IN, REQUIRED),
     _r(GET, "/files/download/{file_id}", IN, REQUIRED),
     _r(DELETE, "/files/remove/{file_id}", IN, REQUIRED),
     _r(POST, "/files/convert", IN, REQUIRED, timeout=Timeout.LONG),

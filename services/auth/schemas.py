@@ -6,7 +6,7 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, EmailStr, Field, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, EmailStr, Field, WithJsonSchema, model_validator
 
 from shared.identity import Role
 from shared.internal import MAX_INTROSPECTED_CREDENTIAL
@@ -240,7 +240,27 @@ class FilesRegistration(BaseModel):
     username: Username
     email: EmailStr
     password: Password
-    password1: Password
+    # The confirmation: the README's curl sends password1, the system's OpenAPI
+    # document names it confirm_password; either is accepted.
+    password1: Password | None = None
+    confirm_password: Password | None = None
+
+    @model_validator(mode="after")
+    def _confirmation_given(self) -> FilesRegistration:
+        if self.password1 is None and self.confirm_password is None:
+            raise ValueError("password1 (or confirm_password) is required")
+        return self
+
+    @property
+    def confirmation(self) -> str | None:
+        return self.password1 if self.password1 is not None else self.confirm_password
+
+
+class LoggedOutOthers(BaseModel):
+    """The Files OpenAPI's ``/auth/logout-others`` answer (its ``count`` is a string)."""
+
+    message: str
+    count: str
 
 
 class FilesUser(BaseModel):

@@ -8,6 +8,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.ingest.service.document_files import DocumentFiles
+from services.ingest.service.document_jobs import DocumentJobs
+from services.ingest.service.document_results import DocumentResults
 from services.ingest.service.job_updates import JobUpdates
 from services.ingest.service.jobs import JobService, Viewer
 from services.ingest.service.runtime import IngestRuntime
@@ -81,3 +84,26 @@ ViewerDep = Annotated[Viewer, Depends(get_viewer)]
 
 def require_internal_token(request: Request, settings: SettingsDep) -> None:
     check_internal_token(request, settings.internal_token)
+
+
+def get_document_files(runtime: RuntimeDep, db: DbDep) -> DocumentFiles:
+    return DocumentFiles(db, runtime.s3)
+
+
+def get_document_jobs(runtime: RuntimeDep, db: DbDep) -> DocumentJobs:
+    return DocumentJobs(
+        db,
+        runtime.s3,
+        runtime.events,
+        on_commit=runtime.relay.wake,
+        download_expiry_seconds=runtime.settings.files_download_expiry_seconds,
+    )
+
+
+def get_document_results(db: DbDep) -> DocumentResults:
+    return DocumentResults(db)
+
+
+DocumentFilesDep = Annotated[DocumentFiles, Depends(get_document_files)]
+DocumentJobsDep = Annotated[DocumentJobs, Depends(get_document_jobs)]
+DocumentResultsDep = Annotated[DocumentResults, Depends(get_document_results)]

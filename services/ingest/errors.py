@@ -60,3 +60,20 @@ class GuestSessionRequired(BadRequest):
 class AnalysisUnavailable(ServiceUnavailable):
     code = "analysis_unavailable"
     default_message = "The analysis service is unavailable; try the upload again"
+
+
+class FileDoesNotExist(BadRequest):
+    """The Files spec's answer for an ``s3_key`` that is not the caller's."""
+
+    code = "file_does_not_exist"
+    default_message = "File does not exist"
+
+
+class UnsupportedConversion(BadRequest):
+    code = "unsupported_conversion"
+    default_message = "Unsupported conversion"
+
+
+class ConversionUnavailable(BadRequest):
+    code = "conversion_unavailable"
+    default_message = "This conversion is unavailable on this platform"

@@ -84,6 +84,17 @@ class File(Base):
     __table_args__ = (
         Index("ix_files_client_created", "client_id", "created_at"),
         Index("ix_files_session_created", "session_id", "created_at"),
+        # Files (spec/file-processing-api.md): a user's history, derived files, and
+        # one stored copy per content and user (migration 0002).
+        Index("ix_files_user_created", "user_id", "created_at"),
+        Index("ix_files_source_file_id", "source_file_id"),
+        Index(
+            "ux_files_document_content",
+            "user_id",
+            "sha256",
+            unique=True,
+            postgresql_where=text("purpose = 'document' AND deleted_at IS NULL"),
+        ),
     )
 
 
@@ -163,3 +174,19 @@ class WebhookEvent(Base):
     received_at: Mapped[datetime] = _timestamp()
 
     __table_args__ = (Index("ix_webhook_events_received", "received_at"),)
+
+
+class DocumentResult(Base):
+    """A cached result of a Files operation (conversion, parsing, tonality), keyed by
+    what determines it: the content's hash, the operation and its parameters."""
+
+    __tablename__ = "document_results"
+
+    cache_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    operation: Mapped[str] = mapped_column(String(32), nullable=False)
+    content_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    params: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    result: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    # A conversion's object: the entry goes when that object is removed.
+    object_key: Mapped[str | None] = mapped_column(String(1024), nullable=True, index=True)
+    created_at: Mapped[datetime] = _timestamp()

@@ -11,7 +11,7 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.ingest.models import File, Job, OutboxMessage, WebhookEvent
+from services.ingest.models import DocumentResult, File, Job, OutboxMessage, WebhookEvent
 
 TERMINAL = ("completed", "failed")
 UNFINISHED = ("pending", "running")
@@ -136,3 +136,123 @@ class IngestRepository:
     async def count_unfinished(self) -> int:
         query = select(func.count()).select_from(Job).where(Job.status.in_(UNFINISHED))
         return int(await self.session.scalar(query) or 0)
+
+    # --- documents (the Files spec: services/ingest/service/document_*.py) ---
+
+    def _documents_of(self, user_id: str, purposes: Sequence[str]) -> Any:
+        return select(File).where(
+            File.user_id == user_id, File.purpose.in_(purposes), File.deleted_at.is_(None)
+        )
+
+    async def document_by_content(self, user_id: str, sha256: str) -> File | None:
+        query = self._documents_of(user_id, ("document",)).where(File.sha256 == sha256)
+        return (await self.session.scalars(query.limit(1))).first()
+
+    async def file_history(
+        self,
+        user_id: str,
+        purposes: Sequence[str],
+        *,
+        limit: int,
+        offset: int,
+        kind: str | None,
+    ) -> Sequence[File]:
+        query = self._documents_of(user_id, purposes)
+        if kind is not None:
+            query = query.where(File.kind == kind)
+        query = query.order_by(File.created_at.desc(), File.id.desc()).limit(limit).offset(offset)
+        return (await self.session.scalars(query)).all()
+
+    async def document_by_key(
+        self, user_id: str, s3_key: str, purposes: Sequence[str]
+    ) -> File | None:
+        query = self._documents_of(user_id, purposes).where(File.s3_key == s3_key)
+        return (await self.session.scalars(query.limit(1))).first()
+
+    async def document_by_name(
+        self, user_id: str, filename: str, purposes: Sequence[str]
+    ) -> File | None:
+        query = (
+            self._documents_of(user_id, purposes)
+            .where(File.original_filename == filename)
+            .order_by(File.created_at.desc(), File.id.desc())
+        )
+        return (await self.session.scalars(query.limit(1))).first()
+
+    async def file_by_key(self, s3_key: str) -> File | None:
+        query = select(File).where(File.s3_key == s3_key, File.deleted_at.is_(None))
+        return (await self.session.scalars(query.limit(1))).first()
+
+    async def derived_tree(self, file_id: int) -> Sequence[File]:
+        """Every live file derived from ``file_id``, at any depth (locked)."""
+        tree = select(File.id).where(File.source_file_id == file_id).cte("derived", recursive=True)
+        tree = tree.union_all(select(File.id).where(File.source_file_id == tree.c.id))
+        query = (
+            select(File)
+            .where(File.id.in_(select(tree.c.id)), File.deleted_at.is_(None))
+            .with_for_update()
+        )
+        return (await self.session.scalars(query)).all()
+
+    async def derived_file(self, user_id: str, source_file_id: int, kind: str) -> File | None:
+        query = (
+            self._documents_of(user_id, ("derived",))
+            .where(File.source_file_id == source_file_id, File.kind == kind)
+            .order_by(File.id.desc())
+        )
+        return (await self.session.scalars(query.limit(1))).first()
+
+    async def unfinished_job_for(
+        self, user_id: str, file_id: int, job_type: str, cache_key: str
+    ) -> Job | None:
+        query = select(Job).where(
+            Job.user_id == user_id,
+            Job.file_id == file_id,
+            Job.type == job_type,
+            Job.status.in_(UNFINISHED),
+            Job.params["cache_key"].astext == cache_key,
+        )
+        return (await self.session.scalars(query.limit(1))).first()
+
+    async def cached_result(self, cache_key: str) -> DocumentResult | None:
+        return await self.session.get(DocumentResult, cache_key)
+
+    async def store_result(
+        self,
+        *,
+        cache_key: str,
+        operation: str,
+        content_sha256: str,
+        params: dict[str, Any],
+        result: dict[str, Any],
+        object_key: str | None,
+    ) -> None:
+        values = {
+            "cache_key": cache_key,
+            "operation": operation,
+            "content_sha256": content_sha256,
+            "params": params,
+            "result": result,
+            "object_key": object_key,
+        }
+        statement = insert(DocumentResult).values(**values)
+        await self.session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[DocumentResult.cache_key],
+                set_={
+                    "result": statement.excluded.result,
+                    "object_key": statement.excluded.object_key,
+                },
+            )
+        )
+
+    async def forget_result(self, cache_key: str) -> None:
+        await self.session.execute(
+            delete(DocumentResult).where(DocumentResult.cache_key == cache_key)
+        )
+
+    async def forget_results_of(self, object_keys: Sequence[str]) -> None:
+        if object_keys:
+            await self.session.execute(
+                delete(DocumentResult).where(DocumentResult.object_key.in_(object_keys))
+            )

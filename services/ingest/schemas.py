@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 JobStatusName = Literal["pending", "running", "completed", "failed"]
 
@@ -91,3 +91,117 @@ class DatasetUpload(BaseModel):
     file_size: int
     session_id: str | None
     uploaded_at: datetime
+
+
+# --- Files (spec/file-processing-api.md; shapes of its OpenAPI document) ---
+
+FilesStatus = Literal["success", "failed", "pending"]
+
+
+class FileMetadata(BaseModel):
+    """A stored file, as the Files spec's history and upload answer it (``sha256``,
+    ``kind`` and ``source_file_id`` added)."""
+
+    id: int
+    filename: str
+    s3_key: str
+    s3_url: str
+    size: int
+    content_type: str
+    uploaded_at: datetime
+    sha256: str
+    kind: str
+    source_file_id: int | None = None
+
+
+class FileUrl(BaseModel):
+    file_url: str
+    expires_in: int
+
+
+class ConvertRequest(BaseModel):
+    s3_key: str = Field(min_length=1, max_length=1024)
+    format_from: str = Field(min_length=1, max_length=16)
+    format_to: str = Field(min_length=1, max_length=16)
+
+
+class PendingJob(BaseModel):
+    """Added to every Files processing answer: the job that did (or does) the work."""
+
+    job_id: str | None = None
+    job_url: str | None = None
+    cached: bool = False
+
+
+class ConvertAnswer(PendingJob):
+    file_url: str | None
+    new_s3_key: str | None
+    status: FilesStatus
+    message: str | None
+    file_id: int | None = None
+
+
+def _keyword_list(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+Keyword = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class ParseRequest(BaseModel):
+    s3_key: str = Field(min_length=1, max_length=1024)
+    keywords: Annotated[list[Keyword], BeforeValidator(_keyword_list)] = Field(
+        min_length=1, max_length=50
+    )
+
+
+class ScoredKeyword(BaseModel):
+    keyword: str
+    score: float = Field(description="YAKE score: lower is more relevant")
+
+
+class DetectedLanguage(BaseModel):
+    code: str | None = Field(description="ISO 639-1")
+    confidence: float
+
+
+class ParseAnswer(PendingJob):
+    count: int
+    sentences: list[str]
+    s3_key: str
+    status: FilesStatus
+    message: str | None = None
+    keyword_counts: dict[str, int] = Field(default_factory=dict)
+    sentence_total: int | None = None
+    top_keywords: list[ScoredKeyword] = Field(default_factory=list)
+    language: DetectedLanguage | None = None
+
+
+class TonalityRequest(BaseModel):
+    s3_key: str = Field(min_length=1, max_length=1024)
+
+
+class SentenceTonality(BaseModel):
+    text: str
+    polarity: float
+    subjectivity: float
+    compound: float
+
+
+class TonalityAnswer(PendingJob):
+    s3_key: str
+    polarity: float | None = None
+    subjectivity: float | None = None
+    objective_sentiment_score: float | None = None
+    polarity_status: str | None = None
+    polarity_description: str | None = None
+    subjectivity_status: str | None = None
+    subjectivity_description: str | None = None
+    objective_sentiment_status: str | None = None
+    objective_sentiment_description: str | None = None
+    status: FilesStatus
+    message: str | None = None
+    sentiment_compound: float | None = None
+    sentence_count: int | None = None
+    sentences: list[SentenceTonality] = Field(default_factory=list)
+    language: DetectedLanguage | None = None

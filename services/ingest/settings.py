@@ -65,3 +65,9 @@ class IngestSettings(CommonSettings):
     webhook_tolerance_seconds: int = Field(300, ge=1)
     # Applied webhook events are remembered this long (deduplication).
     webhook_event_retention_hours: int = Field(72, ge=1)
+    # Files (spec/file-processing-api.md): the largest document, how long convert /
+    # parse-file / tonality-analysis wait for the worker before answering 202 with the
+    # job (a `Prefer: wait=N` header shortens it), and how long a download URL lives.
+    files_max_bytes: int = Field(50 * MIB, ge=1)
+    files_wait_seconds: float = Field(60.0, ge=0, le=280)
+    files_download_expiry_seconds: int = Field(300, ge=1, le=7 * 24 * 3600)

@@ -120,12 +120,33 @@ async def test_revoking_with_redis_down_is_all_or_nothing(own_platform: OwnPlatf
         assert created.status_code == 200, created.text
         pk, pk_id = created.json()["api_key"], created.json()["key_info"]["id"]
 
+        # A second key, used once: the gateway caches its introspection.
+        cached = await gw.post(
+            "/auth/api-keys/generate", json={"name": "c", "permissions": ["read"]}, headers=bearer
+        )
+        cached_key, cached_id = cached.json()["api_key"], cached.json()["key_info"]["id"]
+        assert (
+            await gw.get("/auth/api-keys", headers={"X-API-Key": cached_key})
+        ).status_code == 200
+
         own_platform.redis.kill()
 
         revoked = await gw.delete(f"/auth/api-keys/{pk_id}", headers=bearer)
         assert revoked.status_code == 200, revoked.text  # was 503, yet committed
         refused = await gw.get("/auth/api-keys", headers={"X-API-Key": pk})
         assert refused.status_code == 401, refused.text
+
+        # The cached one stops working too: the gateway polls auth's feed while Redis is
+        # down (the bound is 10 s; the loop allows 15 on a loaded machine).
+        assert (await gw.delete(f"/auth/api-keys/{cached_id}", headers=bearer)).status_code == 200
+        started = time.monotonic()
+        while True:
+            status = (await gw.get("/auth/api-keys", headers={"X-API-Key": cached_key})).status_code
+            if status == 401:
+                break
+            assert status == 200
+            assert time.monotonic() - started < 15, "a revoked, cached key still works"
+            await asyncio.sleep(0.25)
 
         regenerated = await gw.post("/api/regenerate-api-key", headers={"X-API-Key": skype_key})
         if regenerated.status_code == 200:

@@ -31,8 +31,14 @@ async def test_guessing_cannot_lock_the_owner_out(
             headers=attacker,
         )
         assert blocked.status_code == 429, (path, blocked.text)
-        assert int(blocked.headers["Retry-After"]) >= 1
+        retry_after = int(blocked.headers["Retry-After"])
+        assert retry_after >= 1
         assert "Too many failed login attempts" in blocked.text
+        # The headers are auth's throttle's (passed through), not a gateway bucket's.
+        assert blocked.headers["X-RateLimit-Limit"] == "5"
+        assert blocked.headers["X-RateLimit-Remaining"] == "0"
+        reset = int(blocked.headers["X-RateLimit-Reset"])
+        assert abs(reset - (time.time() + retry_after)) <= 3
     for _ in range(10):
         rotating = await gateway_client.post(
             "/auth/login", json=guess, headers={"X-Forwarded-For": other_ip()}

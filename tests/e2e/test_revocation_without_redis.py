@@ -68,7 +68,10 @@ def small_platform(
     own_redis: RedisProcess,
     tmp_path: Path,
 ) -> Iterator[RunningPlatform]:
-    mine = dataclasses.replace(backing, database_url=database, redis_url=own_redis.url)
+    # Auth connects with the superuser URL of its fresh database (no per-service role).
+    mine = dataclasses.replace(
+        backing, database_url=database, redis_url=own_redis.url, service_database_urls={}
+    )
     others = {
         f"GATEWAY_{name.upper()}_INTERNAL_URL": platform.service_urls[name]
         for name in ("ingest", "analysis", "profile")

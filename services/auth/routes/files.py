@@ -23,6 +23,7 @@ from services.auth.schemas import (
     FilesRegistered,
     FilesRegistration,
     FilesUser,
+    LoggedOutOthers,
     MessageOut,
     SessionsInvalidated,
     TwoFactorEnrolment,
@@ -47,7 +48,7 @@ router = APIRouter(prefix="/auth", tags=["Files: authentication"])
 async def registration(
     body: FilesRegistration, accounts: AccountsDep, client: ClientDep
 ) -> FilesRegistered:
-    if body.password != body.password1:
+    if body.password != body.confirmation:
         raise PasswordMismatch()
     registration = await accounts.register(
         username=body.username,
@@ -86,6 +87,16 @@ async def invalidate_other_sessions(
     return SessionsInvalidated(
         message="Other sessions have been invalidated", revoked_sessions=count
     )
+
+
+@router.post("/logout-others", response_model=LoggedOutOthers, responses=errors(RESTRICTED_KEY))
+async def logout_others(principal: PrincipalDep, sessions: SessionsDep) -> LoggedOutOthers:
+    """The Files OpenAPI's name for invalidate-other-sessions: every other session of
+    the account ends; ``count`` says how many did."""
+    count = await sessions.invalidate_other_sessions(principal)
+    if count == 0:
+        return LoggedOutOthers(message="No external sessions", count="0")
+    return LoggedOutOthers(message="Logout others successfully", count=str(count))
 
 
 @router.post(

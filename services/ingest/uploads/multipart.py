@@ -139,7 +139,9 @@ class _UploadReceiver:
     def _on_header_end(self) -> None:
         assert self._part is not None
         name = self._header_field.decode("latin-1").strip().lower()
-        self._part.headers[name] = self._header_value.decode("utf-8", "replace").strip()
+        # Latin-1 keeps the bytes: parse_options_header encodes a str back as Latin-1,
+        # and the filename's UTF-8 is decoded once, below (UTF-8 here mangled "é").
+        self._part.headers[name] = self._header_value.decode("latin-1").strip()
         self._header_field.clear()
         self._header_value.clear()
 

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from services.ingest.worker import skype_parse
 from services.ingest.worker.datasets.handler import JOB_TYPE as DATASET_PROFILE
 from services.ingest.worker.datasets.handler import profile_dataset
+from services.ingest.worker.documents.handlers import DOCUMENT_HANDLERS
 from services.ingest.worker.execution import JobHandler
 from services.ingest.worker.messages import JobMessage
 
@@ -20,4 +21,5 @@ Handler = Callable[[JobMessage], Awaitable[None]]
 JOB_HANDLERS: dict[str, JobHandler] = {
     skype_parse.JOB_TYPE: skype_parse.handle,
     DATASET_PROFILE: profile_dataset,
+    **DOCUMENT_HANDLERS,  # document.convert, document.parse, document.tonality
 }
