@@ -35,6 +35,7 @@ import argparse
 import json
 import os
 import re
+import secrets
 import shutil
 import statistics
 import subprocess
@@ -255,8 +256,13 @@ def bench(seconds: int, rounds: int, before: str | None) -> int:
         pgdata = Path(tempfile.mkdtemp(prefix="quarry-bench-pg-"))
         stack.callback(shutil.rmtree, pgdata, ignore_errors=True)
         database_url = stack.enter_context(
-            run_postgres(pgdata, log_path=work / "postgres.log", durable=False)
-        )
+            run_postgres(
+                pgdata,
+                log_path=work / "postgres.log",
+                durable=False,
+                superuser_password=secrets.token_urlsafe(16),
+            )
+        ).url()
         redis_url = stack.enter_context(
             run_redis(work / "redis", log_path=work / "redis.log", durable=False)
         )

@@ -18,3 +18,9 @@ WEBSOCKET_CLOSES = Counter(
     "WebSocket sessions the gateway closed itself, by reason",
     ["reason"],
 )
+CONNECTIONS_REFUSED = Counter(
+    "quarry_gateway_connections_refused_total",
+    "Client connections the gateway's server closed before a request was served, by "
+    "reason: headers_too_large (431), header_timeout (408), too_many_connections (429)",
+    ["reason"],
+)

@@ -48,6 +48,16 @@ class GatewaySettings(CommonSettings):
     # call tries auth again (gateway.breaker).
     auth_breaker_seconds: float = Field(2.0, ge=0)
 
+    # Clients that hold connections (gateway.connection_guard): request line + headers over
+    # this answer 431; headers not complete this long after the connection opened (or
+    # after the previous answer) answer 408; at most this many open connections per
+    # client address, trusted proxies exempt (0: no cap); idle kept-alive connections
+    # are closed after keep_alive_timeout_seconds.
+    max_header_bytes: int = Field(32 * 1024, ge=1024)
+    header_timeout_seconds: float = Field(10.0, gt=0)
+    max_connections_per_client: int = Field(64, ge=0)
+    keep_alive_timeout_seconds: float = Field(5.0, gt=0)
+
     # The client's request body: the longest pause between two chunks, and the lowest
     # average rate (bytes/s) once the grace period is over; slower is a 408 (slowloris).
     client_body_idle_timeout_seconds: float = Field(30.0, gt=0)

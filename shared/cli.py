@@ -10,9 +10,11 @@ import argparse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
+from shared.log import access_log_enabled
 from shared.migrations import upgrade
 from shared.settings import CommonSettings
 
@@ -25,23 +27,25 @@ class ServiceCli:
     migrations_dir: Path | None = None
     schema: str | None = None
     extra: dict[str, Callable[[argparse.Namespace], int]] = field(default_factory=dict)
+    # More uvicorn options from the settings (the gateway's guarded protocol, ...).
+    server_options: Callable[[CommonSettings], dict[str, Any]] | None = None
 
     def serve(self, _: argparse.Namespace) -> int:
         settings = self.settings_factory()
         host = str(getattr(settings, "host", "127.0.0.1"))
         port = int(getattr(settings, "port", 8000))
-        uvicorn.run(
-            self.app_factory,
-            factory=True,
-            host=host,
-            port=port,
-            loop="uvloop",
-            http="httptools",
-            log_config=None,
-            access_log=False,
-            proxy_headers=False,  # the client address is derived from trusted proxies ourselves
-            timeout_graceful_shutdown=10,
-        )
+        options: dict[str, Any] = {
+            "loop": "uvloop",
+            "http": "httptools",
+            "log_config": None,
+            "access_log": access_log_enabled(),  # QUARRY_ACCESS_LOG=1
+            # The client address is derived from trusted proxies ourselves.
+            "proxy_headers": False,
+            "timeout_graceful_shutdown": 10,
+        }
+        if self.server_options is not None:
+            options.update(self.server_options(settings))
+        uvicorn.run(self.app_factory, factory=True, host=host, port=port, **options)
         return 0
 
     def migrate(self, _: argparse.Namespace) -> int:

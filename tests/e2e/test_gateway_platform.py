@@ -4,6 +4,7 @@ service, credentials checked against the real auth, docs with no internet."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import httpx
@@ -89,7 +90,13 @@ async def test_authenticated_requests_reach_each_service(
     async with httpx.AsyncClient(base_url=platform.service_urls[service]) as direct:
         before = _requests_counted((await direct.get("/metrics")).text, service, labels)
         through = await gateway_client.get(path, headers={"X-API-Key": platform.dev_api_key})
-        after = _requests_counted((await direct.get("/metrics")).text, service, labels)
+        # The service counts a request once its handler has finished (after the answer
+        # was sent, its clean-up included): read until it shows (bounded).
+        for _ in range(50):
+            after = _requests_counted((await direct.get("/metrics")).text, service, labels)
+            if after > before:
+                break
+            await asyncio.sleep(0.1)
         async with httpx.AsyncClient(base_url=platform.service_urls["auth"]) as auth:
             grant = await auth.post(
                 "/internal/introspect",

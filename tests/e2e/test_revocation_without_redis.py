@@ -68,9 +68,7 @@ def small_platform(
     own_redis: RedisProcess,
     tmp_path: Path,
 ) -> Iterator[RunningPlatform]:
-    # service_database_urls emptied: the per-service roles' URLs point at the session's
-    # database, where this auth would write signing keys sealed with its own secret
-    # (and then fail to start on the session's keys).
+    # Auth connects with the superuser URL of its fresh database (no per-service role).
     mine = dataclasses.replace(
         backing, database_url=database, redis_url=own_redis.url, service_database_urls={}
     )

@@ -365,9 +365,10 @@ class FakeAuth(EchoService):
 class LoopbackServer:
     """An ASGI app served by uvicorn on a free loopback port, in the running loop."""
 
-    def __init__(self, app: ASGIApp, *, lifespan: str = "on") -> None:
+    def __init__(self, app: ASGIApp, *, lifespan: str = "on", http: Any = "auto") -> None:
         self.config = uvicorn.Config(
             app,
+            http=http,
             host="127.0.0.1",
             port=0,
             log_level="warning",

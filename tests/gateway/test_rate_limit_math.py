@@ -4,7 +4,6 @@ one window away; an export refused by one rule spends nothing of the other."""
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 import uuid
@@ -27,7 +26,7 @@ async def limiter(redis_url: str) -> AsyncIterator[GatewayRateLimiter]:
     settings = GatewaySettings(
         environment="test",
         redis_url=redis_url,
-        rate_limit_api="5/2",
+        rate_limit_api="5/60",
         rate_limit_export_user="3/60",
         rate_limit_export_client="4/3600",
     )
@@ -51,33 +50,59 @@ async def hit(limiter: GatewayRateLimiter, key: str) -> tuple[bool, int | None]:
     return True, int(headers[b"x-ratelimit-remaining"])
 
 
-async def test_same_decisions_and_counts_as_limits_across_a_window_shift(
-    limiter: GatewayRateLimiter, reference: SlidingWindowCounterRateLimiter
+# Bucket states (previous count, previous TTL ms, current count, current TTL ms) for a
+# 5 per 60 s rule, the TTLs chosen so that the weighted count sits mid-way between two
+# integers: the milliseconds between two calls cannot change a decision.
+STATES = [
+    (0, 0, 0, 0),  # a new bucket
+    (0, 0, 3, 90_000),  # room left in the current window
+    (0, 0, 5, 90_000),  # the current window alone is full
+    (6, 30_000, 1, 90_000),  # previous weight 3: room for one more
+    (9, 30_000, 1, 90_000),  # previous weight 4.5: full
+    (4, 45_000, 2, 105_000),  # weight 3 + 2: full
+    (0, 0, 4, 50_000),  # the current window is over: shifted first (weight 3.33 + 0)
+    (0, 0, 6, 50_000),  # shifted, weight 5: still full
+]
+
+
+async def _set_state(redis: Redis, limiter: GatewayRateLimiter, key: str, state: tuple) -> None:
+    previous, previous_ttl, current, current_ttl = state
+    prev_key, cur_key = limiter.rules[RateClass.API][0].keys(key)
+    if previous_ttl:
+        await redis.set(prev_key, previous, px=previous_ttl)
+    if current_ttl:
+        await redis.set(cur_key, current, px=current_ttl)
+
+
+@pytest.mark.parametrize("state", STATES)
+async def test_same_decisions_and_counts_as_limits(
+    limiter: GatewayRateLimiter,
+    reference: SlidingWindowCounterRateLimiter,
+    redis_url: str,
+    state: tuple[int, int, int, int],
 ) -> None:
-    """Identity A through the gateway's script, identity B through ``limits``' own hit;
-    the same sequence of hits, before and after the 2 s window shifts. ``limits`` also
-    reads A's buckets (the same keys) and agrees on what remains."""
-    item = RateLimitItemPerSecond(5, 2)
-    a, b = f"ip:a-{uuid.uuid4().hex}", f"ip:b-{uuid.uuid4().hex}"
-    ours, theirs = [], []
-    for burst in (7, 3, 4):
-        for _ in range(burst):
-            allowed, remaining = await hit(limiter, a)
-            ours.append(allowed)
-            theirs.append(await reference.hit(item, "api", b))
-            stats = await reference.get_window_stats(item, "api", a)
-            if allowed:
-                assert remaining == stats.remaining
-        await asyncio.sleep(1.1)  # into the next window: the previous one's weight decays
-    assert ours == theirs
-    assert ours[:7] == [True] * 5 + [False] * 2
+    """Two identities in the same state: one hit through the gateway's script, one
+    through ``limits``' own; the same decision, and ``limits`` reads on our keys the
+    remaining count our script reported."""
+    item = RateLimitItemPerSecond(5, 60)
+    ours_key, theirs_key = f"ip:a-{uuid.uuid4().hex}", f"ip:b-{uuid.uuid4().hex}"
+    redis = Redis.from_url(redis_url)
+    try:
+        for key in (ours_key, theirs_key):
+            await _set_state(redis, limiter, key, state)
+    finally:
+        await redis.aclose()
+    allowed, remaining = await hit(limiter, ours_key)
+    assert allowed == await reference.hit(item, "api", theirs_key), state
+    stats = await reference.get_window_stats(item, "api", ours_key)
+    assert remaining == stats.remaining, state
 
 
 async def test_a_new_bucket_resets_one_window_from_now(limiter: GatewayRateLimiter) -> None:
     before = time.time()
     headers = dict(await limiter.check(RateClass.API, f"ip:{uuid.uuid4().hex}"))
     assert headers[b"x-ratelimit-remaining"] == b"4"
-    assert int(headers[b"x-ratelimit-reset"]) >= math.floor(before + 2)
+    assert int(headers[b"x-ratelimit-reset"]) >= math.floor(before + 60)
 
 
 async def test_a_refused_hit_says_when_the_next_one_passes(limiter: GatewayRateLimiter) -> None:
@@ -86,8 +111,8 @@ async def test_a_refused_hit_says_when_the_next_one_passes(limiter: GatewayRateL
         await limiter.check(RateClass.API, key)
     with pytest.raises(RateLimited) as refused:
         await limiter.check(RateClass.API, key)
-    # All five in the current 2 s window: free again once it ends and they decay.
-    assert 0 < refused.value.retry_after <= 4
+    # All five in the current 60 s window: free again once it ends and they decay.
+    assert 55 < refused.value.retry_after <= 61
     assert refused.value.headers["x-ratelimit-remaining"] == "0"
     assert int(refused.value.headers["x-ratelimit-reset"]) >= int(time.time())
 

@@ -129,6 +129,7 @@ async def test_a_revocation_made_while_redis_is_down_still_reaches_the_gateway(
         assert upstreams.auth.revocation_polls > polls
         response = await client.get("/sessions", headers=headers)
         assert response.status_code == 401
-        cache = (await client.get("/monitoring/detailed")).json()["components"]["cache"]
+        detailed = (await client.get("/monitoring/detailed")).json()
+        cache = detailed["components"]["credential_cache"]
     assert cache["status"] == "healthy"
     assert cache["revocations"] == "polling auth"

@@ -1,0 +1,372 @@
+"""Profile benchmark: cached ``GET /profile/{username}`` through the gateway vs direct to
+the service, and WebSocket fan-out of live comments to 200 subscribers across two
+profile replicas through the gateway, beside a bare one-process Starlette broadcast
+ceiling, all in one run.
+
+What runs (loopback only, all stopped at the end):
+
+- PostgreSQL, Redis and moto (``deploy.backing``) and the whole platform
+  (``deploy.platform``, as ``make up``): QUARRY_ENV=test, so the live source is the
+  replay source (``replay_bench`` plays a generated stream at ``--rate`` comments/s);
+  rate limits raised so they never refuse (still counted in Redis on every request);
+- a second profile replica and a second gateway in front of it (same database, same
+  Redis namespace: one cluster), so subscribers sit on two replicas;
+- ``wrk`` for the HTTP part (one thread, ``--connections``); an asyncio client
+  (websockets) holding the 200 WebSockets, half through each gateway;
+- the ceiling: a bare Starlette app in one process that broadcasts the same messages
+  at the same rate to 200 local WebSockets (no gateway, no Redis, no database).
+
+Latency of a delivery: the client's receive time minus the comment's own ``timestamp``
+(set when the replay source produced it, millisecond precision), so it covers batching,
+the database write, Redis pub/sub, the replica's fan-out, the gateway relay.
+
+Targets (issue 13): cached p50 < 5 ms through the gateway; >= 20,000 deliveries/s to
+200 subscribers across two replicas with p99 < 50 ms.
+
+Run: ``python -m bench.profile`` (``--seconds``, ``--rate``, ``--subscribers``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.gateway import ensure_tool, run_wrk, running, wait_http
+
+ROOT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+
+
+# --- the ceiling: a bare Starlette broadcast (python -m bench.profile ceiling --port N) ---
+
+
+def serve_ceiling(port: int, rate: float) -> None:
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.routing import WebSocketRoute
+    from starlette.websockets import WebSocket
+
+    clients: set[WebSocket] = set()
+
+    async def endpoint(websocket: WebSocket) -> None:
+        await websocket.accept()
+        clients.add(websocket)
+        try:
+            while True:
+                await websocket.receive_text()
+        except Exception:  # noqa: S110 - the client went away
+            pass
+        finally:
+            clients.discard(websocket)
+
+    async def broadcast() -> None:
+        interval = 1.0 / rate
+        started = time.monotonic()
+        n = 0
+        while True:
+            n += 1
+            await asyncio.sleep(max(0.0, started + n * interval - time.monotonic()))
+            now = datetime.now().astimezone().isoformat(timespec="milliseconds")
+            text = json.dumps({"type": "comment", "data": {"comment": f"c{n}", "timestamp": now}})
+            for client in list(clients):
+                try:
+                    await client.send_text(text)
+                except Exception:
+                    clients.discard(client)
+
+    async def lifespan(_: Any) -> Any:
+        task = asyncio.create_task(broadcast())
+        yield
+        task.cancel()
+
+    app = Starlette(routes=[WebSocketRoute("/ws", endpoint)], lifespan=lifespan)
+    uvicorn.run(app, host=HOST, port=port, loop="uvloop", log_level="warning")
+
+
+# --- WebSocket subscribers ----------------------------------------------------------------
+
+
+async def subscribe(
+    urls: list[str], seconds: float, warmup: float, headers: dict[str, str]
+) -> dict[str, Any]:
+    """Hold one socket per URL; count comments and their latency after ``warmup``."""
+    from websockets.asyncio.client import connect
+
+    latencies: list[float] = []
+    counted = 0
+    start_at = time.time() + warmup
+    stop_at = start_at + seconds
+
+    async def one(url: str) -> None:
+        nonlocal counted
+        async with connect(url, additional_headers=headers, max_queue=None, open_timeout=30) as ws:
+            while True:
+                remaining = stop_at - time.time()
+                if remaining <= 0:
+                    return
+                try:
+                    raw = await asyncio.wait_for(ws.recv(), remaining)
+                except TimeoutError:
+                    return
+                now = time.time()
+                if now < start_at or '"comment"' not in raw:
+                    continue
+                message = json.loads(raw)
+                if message.get("type") != "comment":
+                    continue
+                sent = datetime.fromisoformat(message["data"]["timestamp"].replace("Z", "+00:00"))
+                latencies.append((now - sent.timestamp()) * 1000)
+                counted += 1
+
+    await asyncio.gather(*(one(u) for u in urls))
+    latencies.sort()
+
+    def pct(p: float) -> float:
+        return (
+            latencies[min(len(latencies) - 1, int(len(latencies) * p))]
+            if latencies
+            else float("nan")
+        )
+
+    return {
+        "deliveries": counted,
+        "deliveries_per_s": counted / seconds,
+        "p50_ms": pct(0.50),
+        "p99_ms": pct(0.99),
+        "max_ms": latencies[-1] if latencies else float("nan"),
+    }
+
+
+def run_subscribers(
+    urls: list[str], seconds: float, warmup: float, headers: dict[str, str]
+) -> dict[str, Any]:
+    try:
+        import uvloop
+
+        return uvloop.run(subscribe(urls, seconds, warmup, headers))
+    except ImportError:
+        return asyncio.run(subscribe(urls, seconds, warmup, headers))
+
+
+def _wait_port(port: int, process: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the ceiling server exited:\n{log.read_text()[-2000:]}")
+        with socket.socket() as probe:
+            if probe.connect_ex((HOST, port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError("the ceiling server did not come up")
+
+
+# --- the run --------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.profile")
+    sub = parser.add_subparsers(dest="command")
+    ceiling = sub.add_parser("ceiling", help="(internal) the bare Starlette broadcast")
+    ceiling.add_argument("--port", type=int, required=True)
+    ceiling.add_argument("--rate", type=float, required=True)
+    parser.add_argument("--seconds", type=float, default=10.0, help="each measurement")
+    parser.add_argument("--rate", type=float, default=100.0, help="comments per second")
+    parser.add_argument("--subscribers", type=int, default=200)
+    parser.add_argument("--connections", type=int, default=10, help="wrk connections")
+    args = parser.parse_args(argv)
+    if args.command == "ceiling":
+        serve_ceiling(args.port, args.rate)
+        return 0
+    return bench(args.seconds, args.rate, args.subscribers, args.connections)
+
+
+def bench(seconds: float, rate: float, subscribers: int, connections: int) -> int:
+    from deploy.backing import start_backing
+    from deploy.platform import start_platform
+    from deploy.ports import free_port
+    from shared.proof import proof_headers
+
+    wrk = ensure_tool("wrk", "wrk")
+    api_key = "bench-dev-key-" + "k" * 24
+    unlimited = "1000000000/60"
+    extra = {
+        "QUARRY_ENV": "test",
+        "API_KEY": api_key,
+        "LOG_LEVEL": "WARNING",
+        "AUTH_ARGON2_TIME_COST": "1",
+        "AUTH_ARGON2_MEMORY_COST": "8192",
+        "AUTH_BOOTSTRAP_ADMIN_USERNAME": "admin",
+        "AUTH_BOOTSTRAP_ADMIN_EMAIL": "admin@example.com",
+        "AUTH_BOOTSTRAP_ADMIN_PASSWORD": "Bench-Admin-Pass-123",
+        "PROFILE_LIVE_REPLAY_RATE": str(rate),
+        "PROFILE_WS_QUEUE_SIZE": "100000",
+        "PROFILE_WS_REPLAY_COUNT": "0",
+        **{f"GATEWAY_RATE_LIMIT_{c}": unlimited for c in ("API", "WEBSOCKET", "CONNECT", "STRICT")},
+    }
+    results: dict[str, Any] = {}
+    with ExitStack() as stack:
+        work = Path(
+            stack.enter_context(tempfile.TemporaryDirectory(prefix="quarry-bench-profile-"))
+        )
+        backing = stack.enter_context(start_backing(work / "backing", persistent=False))
+        platform = stack.enter_context(start_platform(work / "platform", backing, extra_env=extra))
+        env = platform.env
+        print(f"platform up: {platform.gateway_url}", flush=True)
+        # A second profile replica (same database and namespace) and a gateway before it.
+        profile_port, gateway_port = free_port(HOST), free_port(HOST)
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("PROFILE_", "GATEWAY_"))}
+        common = {**base, **{k: v for k, v in env.items()}, "PYTHONUNBUFFERED": "1"}
+        replica2 = stack.enter_context(
+            running(
+                [sys.executable, "-m", "services.profile", "serve"],
+                work / "profile-2.log",
+                {**common, "PROFILE_PORT": str(profile_port), "PROFILE_HOST": HOST},
+            )
+        )
+        replica2_url = f"http://{HOST}:{profile_port}"
+        wait_http(f"{replica2_url}/health", replica2, work / "profile-2.log", timeout=60)
+        gateway2 = stack.enter_context(
+            running(
+                [sys.executable, "-m", "gateway", "serve"],
+                work / "gateway-2.log",
+                {**common, "QUARRY_PORT": str(gateway_port), "PROFILE_INTERNAL_URL": replica2_url},
+            )
+        )
+        gateway2_url = f"http://{HOST}:{gateway_port}"
+        wait_http(f"{gateway2_url}/healthcheck", gateway2, work / "gateway-2.log", timeout=60)
+
+        key = {"X-API-Key": api_key}
+        login = httpx.post(
+            f"{platform.gateway_url}/auth/login",
+            json={"username": "admin", "password": extra["AUTH_BOOTSTRAP_ADMIN_PASSWORD"]},
+            timeout=30,
+        )
+        token = login.json()["access_token"]
+        direct = {"Authorization": f"Bearer {token}", **proof_headers(env["QUARRY_INTERNAL_TOKEN"])}
+        profile_url = platform.service_urls["profile"]
+
+        # --- cached GET /profile/{username} ---
+        path = "/profile/bench_user"
+        first = httpx.get(f"{platform.gateway_url}{path}", headers=key, timeout=30)
+        assert first.status_code == 200, first.text
+        assert httpx.get(f"{profile_url}{path}", headers=direct).status_code == 200
+        print(
+            f"\ncached GET {path} ({len(first.content)} bytes), "
+            f"wrk -t1 -c{connections}, {seconds:.0f}s"
+        )
+        http: dict[str, Any] = {}
+        for name, url, headers in (
+            ("direct", f"{profile_url}{path}", direct),
+            ("gateway", f"{platform.gateway_url}{path}", key),
+        ):
+            run_wrk(wrk, url, headers, connections, 1)  # warm-up
+            r = run_wrk(wrk, url, headers, connections, int(seconds))
+            http[name] = r
+            print(
+                f"  {name:<8} {r.rps:>9.0f} req/s  p50 {r.p50_ms:7.3f} ms  p99 {r.p99_ms:7.3f} ms"
+                + (f"  errors {r.errors}" if r.errors else ""),
+                flush=True,
+            )
+        results.update(
+            cached_rps_direct=round(http["direct"].rps),
+            cached_p50_ms_direct=http["direct"].p50_ms,
+            cached_p99_ms_direct=http["direct"].p99_ms,
+            cached_rps_gateway=round(http["gateway"].rps),
+            cached_p50_ms_gateway=http["gateway"].p50_ms,
+            cached_p99_ms_gateway=http["gateway"].p99_ms,
+        )
+
+        # --- WebSocket fan-out across two replicas, through the gateways ---
+        session = "bench-fanout"
+        connect = httpx.post(
+            f"{platform.gateway_url}/connect",
+            headers=key,
+            json={"session_id": session, "username": "replay_bench"},
+            timeout=30,
+        )
+        assert connect.status_code == 200, connect.text
+        ws_urls = []
+        for i in range(subscribers):
+            gateway = platform.gateway_url if i % 2 == 0 else gateway2_url
+            ws_urls.append(f"{gateway.replace('http', 'ws', 1)}/ws/comments/{session}?replay=0")
+        print(
+            f"\nfan-out: {rate:.0f} comments/s x {subscribers} subscribers, 2 replicas, "
+            f"through 2 gateways, {seconds:.0f}s",
+            flush=True,
+        )
+        fan = run_subscribers(ws_urls, seconds, 3.0, key)
+        print(
+            f"  quarry   {fan['deliveries_per_s']:>9.0f} deliveries/s"
+            f"  p50 {fan['p50_ms']:6.1f} ms"
+            f"  p99 {fan['p99_ms']:6.1f} ms  max {fan['max_ms']:6.1f} ms",
+            flush=True,
+        )
+        httpx.post(f"{platform.gateway_url}/disconnect", headers=key, json={"session_id": session})
+
+        # --- the ceiling ---
+        ceiling_port = free_port(HOST)
+        ceiling = stack.enter_context(
+            running(
+                [
+                    sys.executable,
+                    "-m",
+                    "bench.profile",
+                    "ceiling",
+                    "--port",
+                    str(ceiling_port),
+                    "--rate",
+                    str(rate),
+                ],
+                work / "ceiling.log",
+            )
+        )
+        _wait_port(ceiling_port, ceiling, work / "ceiling.log")
+        bare = run_subscribers([f"ws://{HOST}:{ceiling_port}/ws"] * subscribers, seconds, 2.0, {})
+        print(
+            f"  ceiling  {bare['deliveries_per_s']:>9.0f} deliveries/s"
+            f"  p50 {bare['p50_ms']:6.1f} ms"
+            f"  p99 {bare['p99_ms']:6.1f} ms  (bare Starlette, one process, no gateway/Redis)",
+            flush=True,
+        )
+        results.update(
+            ws_deliveries_per_s=round(fan["deliveries_per_s"]),
+            ws_p50_ms=round(fan["p50_ms"], 2),
+            ws_p99_ms=round(fan["p99_ms"], 2),
+            ws_offered_per_s=round(rate * subscribers),
+            ws_ceiling_deliveries_per_s=round(bare["deliveries_per_s"]),
+            ws_ceiling_p99_ms=round(bare["p99_ms"], 2),
+            subscribers=subscribers,
+            replicas=2,
+        )
+    print()
+    p50 = results["cached_p50_ms_gateway"]
+    print(
+        f"target: cached p50 through the gateway < 5 ms: {p50:.3f} ms "
+        f"({'met' if p50 < 5 else 'NOT met'})"
+    )
+    rate_met = "met" if results["ws_deliveries_per_s"] >= 20_000 else "NOT met"
+    p99_met = "met" if results["ws_p99_ms"] < 50 else "NOT met"
+    print(
+        f"target: >= 20,000 deliveries/s: {results['ws_deliveries_per_s']} ({rate_met}); "
+        f"p99 < 50 ms: {results['ws_p99_ms']} ms ({p99_met})"
+    )
+    print(json.dumps(results))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
