@@ -26,6 +26,8 @@ class WorkerSettings(CommonSettings):
     receive_wait_seconds: int = Field(20, ge=0, le=20)  # SQS long polling
     receive_batch_size: int = Field(1, ge=1, le=10)
     heartbeat_interval_seconds: float = Field(5.0, gt=0)
+    # Touched at every heartbeat: a per-process liveness probe (Kubernetes) reads its age.
+    liveness_file: Path | None = None
 
     # Object storage: the uploads' bucket, where the worker also writes its artifacts.
     bucket: str = "quarry-files"
