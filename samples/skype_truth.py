@@ -5,8 +5,9 @@ what the generator put in, with the definitions the analytics documents
 (services/ingest/worker/skype/analytics.py):
 
 - every message counts in ``message_count``, per day, per hour of week, per conversation;
-- contacts are people (not the owner, not ``19:``/``28:``/``48:`` ids); their
-  ``message_count`` is the messages they sent, thread events (category ``system``) excluded;
+- contacts are people (not the owner, not ``19:``/``28:``/``48:`` ids); their (and the
+  owner's) ``message_count`` is the messages they sent, thread events (category
+  ``system``) excluded;
 - response times: in 1:1 and group conversations, over messages a person wrote
   (categories text, media, file, contact, location, poll; old-style edit records
   excluded), in time order. A gap of more than ``SESSION_GAP_S`` starts a session; a
@@ -198,9 +199,11 @@ class TruthRecorder:
         truth.hour_of_week[moment.weekday()][moment.hour] += 1
         truth.first_ms = ms if truth.first_ms is None else min(truth.first_ms, ms)
         truth.last_ms = ms if truth.last_ms is None else max(truth.last_ms, ms)
-        if sender == self._owner:
+        if category == "system":
+            pass  # thread events are nobody's messages
+        elif sender == self._owner:
             truth.owner_message_count += 1
-        elif is_person(sender, self._owner) and category != "system":
+        elif is_person(sender, self._owner):
             truth.contacts[sender]["message_count"] += 1
         truth.deleted += deleted
         truth.edited += edited and not edit_record

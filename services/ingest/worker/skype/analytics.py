@@ -25,11 +25,12 @@ what the generator wrote, independently):
   its first message to the first message by someone else. Medians are exact;
 - calls: ``Event/Call`` messages outside ``48:`` lists: started, ended (with the
   longest participant duration), missed; ``48:calllogs`` entries are counted apart;
-- words: lower-cased runs of letters (apostrophes inside kept) of text messages not
-  deleted, links removed; stop words of a few languages left out of the top list.
-  Exact until more than ``word_capacity`` distinct words are seen; then the rarest are
-  dropped (``words.exact`` says which); emoji: unicode pictographs in the same texts,
-  and Skype emoticons (``<ss type>``) counted by type.
+- words: the whitespace-separated tokens of text messages not deleted, lower-cased,
+  surrounding punctuation stripped, kept when made of letters (an apostrophe inside
+  allowed: "don't"); links are not words; stop words of a few languages are left out
+  of the top list. Exact until more than ``word_capacity`` distinct tokens are seen;
+  then the rarest are dropped (``words.exact`` says so); emoji: unicode pictographs in
+  the same texts, and Skype emoticons (``<ss type>``) counted by type.
 """
 
 from __future__ import annotations
@@ -52,8 +53,11 @@ _SESSION_GAP_MS = SESSION_GAP_S * 1000
 _DAY_MS = 86_400_000
 _HOUR_MS = 3_600_000
 _RESPONSE_CATEGORIES = frozenset({"text", "media", "file", "contact", "location", "poll"})
-_WORD = re.compile(r"[^\W\d_]+(?:['\u2019][^\W\d_]+)*")  # apostrophes: ' and U+2019
-_URL = re.compile(r"\S*://\S*")
+_PUNCTUATION = (
+    "".join({chr(c) for c in range(0x2070)} - {chr(c) for c in range(0x2070) if chr(c).isalnum()})
+    + "\u2018\u2019\u201c\u201d\u2026"
+)
+_APOSTROPHES = ("'", "\u2019")
 _EMOJI = re.compile("[\u2600-\u27bf\u2b00-\u2bff\U0001f000-\U0001f3fa\U0001f400-\U0001faff]")
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _TEXT_BATCH = 4096
@@ -241,20 +245,22 @@ class SkypeAnalytics:
         longest = self._longest
         if longest is None or len(text) > longest[0]:
             self._longest = (len(text), ms, message)
-        self._texts.append(text)
-        if len(self._texts) >= _TEXT_BATCH:
+        texts = self._texts
+        texts.append(text)
+        if len(texts) >= _TEXT_BATCH:
             self._flush_texts()
 
     def _flush_texts(self) -> None:
-        if not self._texts:
+        """Counts the buffered texts' tokens (a C-level split of one joined string; the
+        tokens are folded into words once, in ``result``) and their emoji."""
+        texts = self._texts
+        if not texts:
             return
-        joined = "\n".join(self._texts).lower()
         self._texts = []
-        if "://" in joined:
-            joined = _URL.sub(" ", joined)
-        self._words.update(_WORD.findall(joined))
-        if not joined.isascii():
-            self._emoji.update(_EMOJI.findall(joined))
+        self._words.update("\n".join(texts).lower().split())
+        unusual = [text for text in texts if not text.isascii()]
+        if unusual:
+            self._emoji.update(_EMOJI.findall("\n".join(unusual)))
         if len(self._words) > self._word_capacity:
             self._prune_words()
 
@@ -490,9 +496,27 @@ class SkypeAnalytics:
             "by_contact": by_contact,
         }
 
+    def _folded_words(self) -> Counter[str]:
+        """Raw tokens folded into words: punctuation around stripped, links, numbers and
+        symbols left out."""
+        words: Counter[str] = Counter()
+        for token, count in self._words.items():
+            if "://" in token:
+                continue
+            word = token.strip(_PUNCTUATION)
+            if not word.isalpha():
+                if not any(mark in word for mark in _APOSTROPHES):
+                    continue
+                bare = word.replace("'", "").replace("\u2019", "")
+                if not bare.isalpha():
+                    continue
+            words[word] += count
+        return words
+
     def _top_words(self) -> dict[str, Any]:
+        words = self._folded_words()
         top = []
-        for word, count in self._words.most_common():
+        for word, count in words.most_common():
             if len(word) < 2 or word in STOPWORDS:
                 continue
             top.append({"word": word, "count": count})
@@ -500,8 +524,8 @@ class SkypeAnalytics:
                 break
         return {
             "top": top,
-            "total": sum(self._words.values()),
-            "distinct": len(self._words),
+            "total": sum(words.values()),
+            "distinct": len(words),
             "exact": self._words_exact,
         }
 
