@@ -12,9 +12,11 @@ import time
 from pathlib import Path
 from types import FrameType
 
+from deploy import console
 from deploy.backing import BackingServices, start_backing
 from deploy.platform import RunningPlatform, check_modules, platform_variables, start_platform
-from deploy.processes import StartupError
+from deploy.processes import ServerLaunch, StartupError
+from deploy.supervisor import CrashLoop, Supervised, Supervisor
 from deploy.topology import GATEWAY_DEFAULT_PORT, GATEWAY_PORT_VARIABLE
 from deploy.urls import without_password
 
@@ -37,12 +39,12 @@ def _port_is_free(port: int) -> bool:
     return True
 
 
-def _banner(platform: RunningPlatform, backing: BackingServices) -> str:
+def _banner(platform: RunningPlatform, backing: BackingServices, seconds: float) -> str:
     line = "=" * 72
     return "\n".join(
         [
             line,
-            f"Quarry is up: {platform.gateway_url}",
+            f"Quarry is up: {platform.gateway_url}   (started in {seconds:.1f} s)",
             f"  API docs:            {platform.docs_url}",
             f"  development API key: {platform.dev_api_key}   (header X-API-Key)",
             f"  admin:               {platform.admin_username} / {platform.admin_password}",
@@ -50,24 +52,46 @@ def _banner(platform: RunningPlatform, backing: BackingServices) -> str:
             f"  PostgreSQL:          {without_password(backing.database_url)}",
             f"  Redis:               {without_password(backing.redis_url)}",
             f"  S3 / SQS:            {backing.s3_endpoint_url} / {backing.sqs_endpoint_url}",
-            "Ctrl-C stops everything.",
+            "A process that dies is restarted; Ctrl-C stops everything.",
             line,
         ]
     )
 
 
-def _watch(platform: RunningPlatform) -> int:
-    """Block until a signal; a process that dies on its own brings everything down."""
+POLL_SECONDS = 0.2
+
+
+def _server_unit(name: str, launch: ServerLaunch) -> Supervised:
+    return Supervised(
+        name,
+        current=lambda: launch.process,
+        restart=launch.restart,
+        ready=launch.answers,
+        # moto keeps queues in memory: the worker declares them again at its start.
+        dependents=("worker",) if name == "moto" else (),
+    )
+
+
+def _platform_unit(name: str, platform: RunningPlatform) -> Supervised:
+    return Supervised(
+        name,
+        current=lambda: platform.processes[name],
+        restart=lambda: platform.relaunch(name),
+        ready=lambda: platform.answers(name),
+    )
+
+
+def supervised(backing: BackingServices, platform: RunningPlatform) -> list[Supervised]:
+    """Every process we started: the backing servers, then the platform's."""
+    units = [_server_unit(name, launch) for name, launch in backing.servers.items()]
+    return units + [_platform_unit(name, platform) for name in platform.processes]
+
+
+def _watch(supervisor: Supervisor) -> None:
+    """Until a signal: restart what dies; a crash loop raises :class:`CrashLoop`."""
     while True:
-        for name, process in platform.processes.items():
-            if not process.running:
-                print(
-                    f"\n{name} exited with status {process.popen.returncode} "
-                    f"(log: {process.log_path}); stopping everything.",
-                    file=sys.stderr,
-                )
-                return 1
-        time.sleep(0.5)
+        supervisor.poll()
+        time.sleep(POLL_SECONDS)
 
 
 def up() -> int:
@@ -86,6 +110,9 @@ def up() -> int:
         print(exc, file=sys.stderr)
         return 1
     data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "logs").mkdir(exist_ok=True)
+    shown = console.install(console.Console.from_environment())
+    shown.launcher_log = data_dir / "logs" / "launcher.log"
     signal.signal(signal.SIGTERM, _on_sigterm)
     # Ctrl-C, even when started with SIGINT ignored (a background job of a script).
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -103,11 +130,16 @@ def up() -> int:
                 console=True,
             ) as platform,
         ):
-            print(_banner(platform, backing), flush=True)
-            print(f"(started in {time.monotonic() - started:.1f} s)", flush=True)
-            return _watch(platform)
+            shown.write(_banner(platform, backing, time.monotonic() - started))
+            shown.started()  # from now on the processes' info lines show too
+            _watch(Supervisor(supervised(backing, platform), log=shown.launcher))
+            return 0
     except StartupError as exc:
         print(f"\nQuarry did not start: {exc}", file=sys.stderr)
+        return 1
+    except CrashLoop as exc:
+        shown.launcher("error", str(exc))
+        print(f"\nQuarry stopped: {exc}", file=sys.stderr, flush=True)
         return 1
     except (KeyboardInterrupt, Shutdown):
         return 0

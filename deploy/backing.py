@@ -11,11 +11,12 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from deploy import console as console_module
 from deploy.dev_secrets import (
     BACKING_GENERATORS,
     POSTGRES_SUPERUSER_PASSWORD,
@@ -30,9 +31,10 @@ from deploy.moto_server import endpoint, launch_moto
 from deploy.object_store import StoreCredentials, launch_object_store
 from deploy.object_store import endpoint as store_endpoint
 from deploy.postgres import run_postgres
+from deploy.processes import ServerLaunch
 from deploy.redis_server import run_redis
-from deploy.sqs_snapshot import QueueSnapshot, kept_on_disk
 from deploy.topology import SERVICES
+from deploy.urls import without_password
 
 DUMMY_AWS_CREDENTIAL = "testing"
 DEFAULT_AWS_REGION = "us-east-1"
@@ -52,6 +54,8 @@ class BackingServices:
     started: tuple[str, ...] = ()
     # service -> the URL of its own role (empty when DATABASE_URL was configured).
     service_database_urls: dict[str, str] = field(default_factory=dict)
+    # The servers we started, by name, for the supervisor to restart.
+    servers: dict[str, ServerLaunch] = field(default_factory=dict, repr=False, compare=False)
 
     def env(self) -> dict[str, str]:
         """The environment variables every process reads to reach them (``DATABASE_URL``
@@ -75,14 +79,11 @@ def _throwaway_dir(stack: ExitStack, prefix: str) -> Path:
     return path
 
 
-def _logger(path: Path, console: bool) -> Callable[[str], None]:
-    def log(line: str) -> None:
-        with path.open("a") as out:
-            out.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
-        if console:
-            print(f"{'sqs-save':>9} | {line}", flush=True)
-
-    return log
+def _announce(show: bool, what: str, url: str, since: float) -> None:
+    if show:
+        took = time.monotonic() - since
+        message = f"{what} ready: {without_password(url)} ({took:.1f} s)"
+        console_module.current().launcher("info", message)
 
 
 @contextmanager
@@ -97,15 +98,15 @@ def start_backing(
     errors and Ctrl-C included.
 
     ``persistent`` keeps PostgreSQL, Redis and S3 data under ``data_dir`` (durable
-    settings) and, when we start moto, its queues in ``data_dir/sqs``
-    (:mod:`deploy.sqs_snapshot`: restored before we yield, saved every 30 s and, with
-    pending messages, on exit); otherwise everything lives in fresh temp dirs
-    (PostgreSQL with fsync off, Redis and moto in memory). Logs go to ``data_dir/logs``.
+    settings); otherwise they live in fresh temp dirs (PostgreSQL with fsync off, Redis
+    in memory). SQS (moto) is in memory either way: the jobs outbox in PostgreSQL sends
+    again what a lost queue held (docs/DESIGN.md "Pipeline"). Logs: ``data_dir/logs``.
     """
     configured = {k: v for k, v in (configured or {}).items() if v}
     logs = data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     started: list[str] = []
+    servers: dict[str, ServerLaunch] = {}
     secret = (
         load_or_create(data_dir / "secrets.env", BACKING_GENERATORS)
         if persistent
@@ -113,6 +114,7 @@ def start_backing(
     )
     aws_key = configured.get("AWS_ACCESS_KEY_ID") or secret[S3_ACCESS_KEY_ID]
     aws_secret = configured.get("AWS_SECRET_ACCESS_KEY") or secret[S3_SECRET_ACCESS_KEY]
+    began = time.monotonic()
     with ExitStack() as stack:
         s3_url = configured.get("S3_ENDPOINT_URL")
         sqs_url = configured.get("SQS_ENDPOINT_URL")
@@ -122,6 +124,7 @@ def start_backing(
             moto = launch_moto(log_path=logs / "moto.log", console=console)
             stack.callback(moto.stop)
             started.append("moto")
+            servers["moto"] = moto
         store = None
         if s3_url is None:
             store_dir = (
@@ -137,6 +140,7 @@ def start_backing(
             # an acknowledged object if it did not: tests/deploy/test_object_store.py).
             stack.callback(store.stop, 30.0 if persistent else 0.5)
             started.append("s3")
+            servers["s3"] = store
 
         database_url = configured.get("DATABASE_URL")
         service_urls: dict[str, str] = {}
@@ -150,6 +154,7 @@ def start_backing(
                     durable=persistent,
                     superuser_password=secret[POSTGRES_SUPERUSER_PASSWORD],
                     console=console,
+                    on_launch=lambda launch: servers.__setitem__("postgres", launch),
                 )
             )
             database_url = postgres.url()
@@ -157,6 +162,7 @@ def start_backing(
                 {s.name: secret[service_role_password(s.name)] for s in SERVICES}
             )
             started.append("postgres")
+            _announce(console, "PostgreSQL", database_url, began)
 
         redis_url = configured.get("REDIS_URL")
         if redis_url is None:
@@ -168,18 +174,18 @@ def start_backing(
                     durable=persistent,
                     password=secret[REDIS_PASSWORD],
                     console=console,
+                    on_launch=lambda launch: servers.__setitem__("redis", launch),
                 )
             )
             started.append("redis")
+            _announce(console, "Redis", redis_url, began)
 
         if store is not None:
             s3_url = store_endpoint(store.wait())
+            _announce(console, "S3 (SeaweedFS)", s3_url, began)
         if moto is not None:
             sqs_url = endpoint(moto.wait())
-            if persistent:
-                # Entered after moto.stop was registered: the last snapshot runs before it.
-                queues = QueueSnapshot(sqs_url, data_dir)
-                stack.enter_context(kept_on_disk(queues, log=_logger(logs / "sqs.log", console)))
+            _announce(console, "SQS (moto)", sqs_url, began)
         assert s3_url is not None
         assert sqs_url is not None
         yield BackingServices(
@@ -192,4 +198,5 @@ def start_backing(
             aws_secret_access_key=aws_secret,
             started=tuple(started),
             service_database_urls=service_urls,
+            servers=servers,
         )

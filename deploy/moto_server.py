@@ -2,8 +2,9 @@
 talks to AWS in production (``endpoint_url``). (S3 is SeaweedFS: deploy/object_store.py.)
 
 It runs as a subprocess (``python -m moto.server``), not in-process, so it dies with
-the launcher. moto keeps its state in memory; ``make up`` saves the queues to disk and
-puts them back through the SQS API (:mod:`deploy.sqs_snapshot`).
+the launcher. moto keeps its queues in memory, and nothing saves them: the jobs
+outbox in PostgreSQL is the durable record, and ingest's relay declares the queues
+again and re-sends what a lost queue held.
 """
 
 from __future__ import annotations

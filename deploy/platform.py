@@ -8,14 +8,16 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 from redis import Redis
+from redis.exceptions import RedisError
 
+from deploy import console as console_module
 from deploy.backing import BackingServices
 from deploy.dev_secrets import load_or_create
 from deploy.ports import free_port
@@ -54,6 +56,10 @@ class RunningPlatform:
     admin_password: str
     data_dir: Path
     processes: dict[str, ManagedProcess] = field(repr=False)
+    # Start a process again (same port, same environment; `processes` follows), and
+    # whether it answers: what the supervisor of `make up` uses.
+    relaunch: Callable[[str], ManagedProcess] = field(repr=False, compare=False)
+    answers: Callable[[str], bool] = field(repr=False, compare=False)
 
     @property
     def docs_url(self) -> str:
@@ -163,6 +169,26 @@ def _wait_heartbeat(process: ManagedProcess, redis_url: str) -> None:
         )
 
 
+def _answers_as(url: str, service: str | None) -> bool:
+    """``url`` answers as ``service`` (its /health names it), or 200 when None."""
+    try:
+        response = httpx.get(url, timeout=3.0)
+        if service is None:
+            return response.status_code == 200
+        return bool(response.json().get("service") == service)
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return False
+
+
+def _beats_since(redis_url: str, since: float) -> bool:
+    try:
+        with Redis.from_url(redis_url, socket_timeout=2) as redis:
+            value = redis.get(WORKER_HEARTBEAT_KEY)
+    except RedisError:
+        return False
+    return value is not None and float(value) >= since
+
+
 def _launch(spec: ProcessSpec, env: dict[str, str], logs: Path, console: bool) -> ManagedProcess:
     return spawn(
         spec.name,
@@ -224,7 +250,15 @@ def start_platform(
     def launch(spec: ProcessSpec) -> ManagedProcess:
         return _launch(spec, envs[spec.name], logs, console)
 
+    began = time.monotonic()
+
+    def ready(what: str) -> None:
+        if console:
+            took = time.monotonic() - began
+            console_module.current().launcher("info", f"{what} ready ({took:.1f} s)")
+
     _await_migrations([launch(s) for s in specs if s.role is Role.MIGRATE])
+    ready("migrations")
 
     started: dict[str, ManagedProcess] = {}
     try:
@@ -235,13 +269,32 @@ def start_platform(
         for spec in specs:
             if spec.role is Role.SERVICE:
                 _wait_http(started[spec.name], f"http://{HOST}:{ports[spec.name]}/health")
+                ready(spec.name)
             elif spec.role is Role.WORKER:
                 _wait_heartbeat(started[spec.name], values["REDIS_URL"])
+                ready(spec.name)
         gateway_url = f"http://{HOST}:{ports['gateway']}"
         for spec in specs:
             if spec.role is Role.GATEWAY:
                 started[spec.name] = launch(spec)
                 _wait_http(started[spec.name], f"{gateway_url}/api/health")
+                ready(f"{spec.name} (every component healthy)")
+
+        by_name = {s.name: s for s in specs}
+
+        def relaunch(name: str) -> ManagedProcess:
+            started[name] = launch(by_name[name])
+            return started[name]
+
+        def answers(name: str) -> bool:
+            spec = by_name[name]
+            if spec.role is Role.WORKER:
+                return _beats_since(values["REDIS_URL"], started[name].started_at)
+            if spec.role is Role.GATEWAY:
+                return _answers_as(f"{gateway_url}/healthcheck", None)
+            # Its own /health answering, healthy or not (a dependency may be down):
+            # a port that merely accepts could be anyone's.
+            return _answers_as(f"http://{HOST}:{ports[name]}/health", name)
 
         yield RunningPlatform(
             gateway_url=gateway_url,
@@ -252,6 +305,8 @@ def start_platform(
             admin_password=values[ADMIN_PASSWORD],
             data_dir=data_dir,
             processes=started,
+            relaunch=relaunch,
+            answers=answers,
         )
     finally:
         stop_all(list(reversed(started.values())), STOP_TIMEOUT)

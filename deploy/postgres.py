@@ -15,7 +15,7 @@ import os
 import signal
 import subprocess
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -218,6 +218,7 @@ def run_postgres(
     durable: bool,
     superuser_password: str,
     console: bool = False,
+    on_launch: Callable[[ServerLaunch], None] | None = None,
 ) -> Iterator[PostgresServer]:
     """Initialise ``pgdata`` if it is new, lock it with ``superuser_password``, serve it
     on a free loopback port, create the ``quarry`` database; fast shutdown on exit."""
@@ -244,6 +245,8 @@ def run_postgres(
         )
         port = server.wait()
         stack.callback(server.stop)
+        if on_launch is not None:
+            on_launch(server)  # the supervisor restarts it through this
         running = PostgresServer(port, superuser_password, bin_dir)
         running.ensure_database()
         yield running

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from deploy import console
 from deploy.ports import free_port
 from deploy.privileges import Account
 
@@ -57,6 +58,7 @@ class ManagedProcess:
     log_path: Path
     stop_signal: int = signal.SIGTERM
     _pump: threading.Thread | None = field(default=None, repr=False)
+    started_at: float = field(default_factory=time.time)  # Unix time
     _stop_requested: bool = field(default=False, repr=False)
 
     @property
@@ -108,13 +110,15 @@ def stop_all(processes: Sequence[ManagedProcess], timeout: float = 15.0) -> None
         process.stop(max(0.1, deadline - time.monotonic()))
 
 
-def _pump_output(stream: IO[bytes], log_path: Path, prefix: str) -> None:
+def _pump_output(stream: IO[bytes], log_path: Path, name: str) -> None:
+    """The child's lines into its log file as they are (JSON), and to the console as
+    a person reads them (:mod:`deploy.console`)."""
+    shown = console.current()
     with stream, log_path.open("ab") as log:
         for line in iter(stream.readline, b""):
             log.write(line)
             log.flush()
-            sys.stdout.write(prefix + line.decode(errors="replace"))
-            sys.stdout.flush()
+            shown.emit(name, line.decode(errors="replace"))
 
 
 def spawn(
@@ -129,7 +133,7 @@ def spawn(
     stop_signal: int = signal.SIGTERM,
 ) -> ManagedProcess:
     """Start ``argv`` in a new session; stdout and stderr go to ``log_path``
-    (appended) and, when ``console`` is set, to our stdout as ``name | line``."""
+    (appended) and, when ``console`` is set, to the launcher's console as well."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
         output: IO[bytes] | int = (
@@ -149,7 +153,7 @@ def spawn(
         assert popen.stdout is not None
         pump = threading.Thread(
             target=_pump_output,
-            args=(popen.stdout, log_path, f"{name:>9} | "),
+            args=(popen.stdout, log_path, name),
             name=f"log-{name}",
             daemon=True,
         )
@@ -236,6 +240,14 @@ class ServerLaunch:
                 self.stop()
                 raise
             return self.port
+
+    def restart(self) -> ManagedProcess:
+        """Start it again on the same port (after it died); the supervisor waits for it."""
+        self.process = self._start(self.port)
+        return self.process
+
+    def answers(self) -> bool:
+        return self._ready(self.port)
 
     def stop(self, timeout: float = 30.0) -> None:
         self.process.stop(timeout)

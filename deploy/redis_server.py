@@ -12,7 +12,7 @@ import os
 import secrets
 import shutil
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
@@ -94,6 +94,7 @@ def run_redis(
     durable: bool,
     password: str | None = None,
     console: bool = False,
+    on_launch: Callable[[ServerLaunch], None] | None = None,
 ) -> Iterator[str]:
     """Serve Redis on a free loopback port and yield its URL (password included; a
     fresh one if none is given); stopped on exit (SIGTERM: a durable server writes its
@@ -115,6 +116,8 @@ def run_redis(
         timeout=30,
     )
     port = server.wait()
+    if on_launch is not None:
+        on_launch(server)  # the supervisor restarts it through this
     try:
         yield url(port, password)
     finally:

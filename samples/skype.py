@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import gzip as gzip_module
+import itertools
 import math
 import os
 import random
@@ -188,7 +189,9 @@ class ExportGenerator:
             "group": [t for t in GROUP_TYPES if t not in COMMON_TYPES],
             "bot": ["RichText/Media_Card"],
         }
-        self._vocabulary_weights = [1 / (rank + 1) ** 0.9 for rank in range(len(mk.VOCABULARY))]
+        self._vocabulary_weights = list(
+            itertools.accumulate(1 / (rank + 1) ** 0.9 for rank in range(len(mk.VOCABULARY)))
+        )  # cumulative: each draw is a bisection, not a pass over the vocabulary
         self.people = self._people()
         self.plans = self._plans()
 
@@ -523,7 +526,7 @@ class _SessionState:
         kind = plan.kind
         table = GROUP_TYPES if kind == "group" else BOT_TYPES if kind == "bot" else COMMON_TYPES
         self.types = list(table)
-        self.type_weights = list(table.values())
+        self.type_weights = list(itertools.accumulate(table.values()))
 
     def begin_session(self, t: int) -> None:
         self.t = t
@@ -536,11 +539,9 @@ class _SessionState:
             return self.sender
         if len(members) == 2:
             return members[1] if self.sender is members[0] else members[0]
-        candidates = [m for m in members if m is not self.sender]
-        weights = [
-            self.plan.weights[members.index(m)] if self.plan.weights else 1.0 for m in candidates
-        ]
-        return rng.choices(candidates, weights)[0]
+        weights = self.plan.weights or [1.0] * len(members)
+        pairs = [(m, w) for m, w in zip(members, weights, strict=False) if m is not self.sender]
+        return rng.choices([m for m, _ in pairs], [w for _, w in pairs])[0]
 
     def _advance(self, sender: Person) -> int:
         rng = self.rng
@@ -572,7 +573,7 @@ class _SessionState:
                 if self._feasible(raw_type, remaining):
                     return unseen.pop(index)
         while True:
-            raw_type = self.rng.choices(self.types, self.type_weights)[0]
+            raw_type = self.rng.choices(self.types, cum_weights=self.type_weights)[0]
             if self._feasible(raw_type, remaining):
                 return raw_type
 
@@ -617,7 +618,9 @@ class _SessionState:
         """(content, clean text, truth extras) of a RichText message."""
         rng = self.rng
         gen = self.gen
-        words = rng.choices(mk.VOCABULARY, gen._vocabulary_weights, k=rng.randint(2, 12))
+        words = rng.choices(
+            mk.VOCABULARY, cum_weights=gen._vocabulary_weights, k=rng.randint(2, 12)
+        )
         for word, probability in mk.PLANTED_WORDS.items():
             if rng.random() < probability:
                 words.insert(rng.randint(0, len(words)), word)
@@ -709,15 +712,21 @@ class _SessionState:
             written_type = "RichText"
             extras["edit_record"] = True
         elif raw_type == "Text":
-            words = rng.choices(mk.VOCABULARY, gen._vocabulary_weights, k=rng.randint(2, 8))
+            words = rng.choices(
+                mk.VOCABULARY, cum_weights=gen._vocabulary_weights, k=rng.randint(2, 8)
+            )
             clean = " ".join([*words, "& <ok>"])
             content = clean
         elif raw_type == "RichText/Html":
-            words = rng.choices(mk.VOCABULARY, gen._vocabulary_weights, k=rng.randint(2, 6))
+            words = rng.choices(
+                mk.VOCABULARY, cum_weights=gen._vocabulary_weights, k=rng.randint(2, 6)
+            )
             content = f"<b>{mk.escape(words[0])}</b> " + mk.escape(" ".join(words[1:]))
             clean = " ".join(words)
         elif raw_type == "Translation":
-            words = rng.choices(mk.VOCABULARY, gen._vocabulary_weights, k=rng.randint(2, 6))
+            words = rng.choices(
+                mk.VOCABULARY, cum_weights=gen._vocabulary_weights, k=rng.randint(2, 6)
+            )
             clean = " ".join(words)
             content = f'<translation lang="en">{mk.escape(clean)}</translation>'
         elif raw_type == "EndToEndEncryption/EncryptedText":

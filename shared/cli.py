@@ -14,6 +14,7 @@ from typing import Any
 
 import uvicorn
 
+from shared.log import access_log_enabled
 from shared.migrations import upgrade
 from shared.settings import CommonSettings
 
@@ -37,7 +38,7 @@ class ServiceCli:
             "loop": "uvloop",
             "http": "httptools",
             "log_config": None,
-            "access_log": False,
+            "access_log": access_log_enabled(),  # QUARRY_ACCESS_LOG=1
             # The client address is derived from trusted proxies ourselves.
             "proxy_headers": False,
             "timeout_graceful_shutdown": 10,

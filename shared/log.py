@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import Any
 
@@ -16,6 +17,15 @@ def _add_request_id(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, An
     if request_id is not None:
         event_dict.setdefault("request_id", request_id)
     return event_dict
+
+
+ACCESS_LOG_VARIABLE = "QUARRY_ACCESS_LOG"
+
+
+def access_log_enabled() -> bool:
+    """``QUARRY_ACCESS_LOG=1``: uvicorn's line per request (off by default, so the
+    console of ``make up`` stays readable)."""
+    return os.environ.get(ACCESS_LOG_VARIABLE, "").lower() in ("1", "true", "yes", "on")
 
 
 def configure_logging(service: str, level: str = "INFO", *, json: bool = True) -> None:
@@ -48,11 +58,12 @@ def configure_logging(service: str, level: str = "INFO", *, json: bool = True) -
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # uvicorn's access log duplicates ours; its error log goes through the root handler.
+    # uvicorn's loggers go through the root handler; its access log only when asked for.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
-    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    access = logging.INFO if access_log_enabled() else logging.WARNING
+    logging.getLogger("uvicorn.access").setLevel(access)
 
 
 def get_logger(name: str) -> Any:

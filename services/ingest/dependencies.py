@@ -50,7 +50,7 @@ def get_jobs(runtime: RuntimeDep, db: DbDep) -> JobService:
 
 
 def get_job_updates(runtime: RuntimeDep, db: DbDep) -> JobUpdates:
-    return JobUpdates(db, runtime.events)
+    return JobUpdates(db, runtime.events, takeover_after=runtime.settings.takeover_after_seconds)
 
 
 JobsDep = Annotated[JobService, Depends(get_jobs)]

@@ -54,16 +54,31 @@ class IngestRepository:
         )
 
     async def jobs_to_resend(
-        self, now: datetime, pending_after: timedelta, running_after: timedelta, limit: int
+        self,
+        now: datetime,
+        pending_after: timedelta,
+        running_after: timedelta,
+        limit: int,
+        *,
+        max_backoff: timedelta = timedelta(hours=1),
     ) -> Sequence[Job]:
-        """Unfinished jobs that went silent: pending ones whose message was sent
-        ``pending_after`` ago, running ones with no sign of life for ``running_after``
-        (locked, skipping those another relay holds)."""
+        """Unfinished jobs that went silent (locked, skipping those another relay holds):
+        pending ones whose last send is older than ``pending_after`` doubled for every
+        earlier send (capped at ``max_backoff``), running ones with no sign of life for
+        ``running_after``."""
+        backoff = func.least(
+            func.power(2, func.least(func.greatest(Job.dispatches - 1, 0), 16))
+            * pending_after.total_seconds(),
+            max_backoff.total_seconds(),
+        )
         query = (
             select(Job)
             .where(
                 or_(
-                    and_(Job.status == "pending", Job.heartbeat_at < now - pending_after),
+                    and_(
+                        Job.status == "pending",
+                        Job.heartbeat_at < now - func.make_interval(0, 0, 0, 0, 0, 0, backoff),
+                    ),
                     and_(Job.status == "running", Job.heartbeat_at < now - running_after),
                 )
             )

@@ -36,15 +36,15 @@ class Phases(BaseModel):
 
 
 class ProcessingResult(BaseModel):
-    """The Skype spec's answer of a synchronous upload (``task_id`` added: the job
-    that did the work, readable at ``/api/status/{task_id}``)."""
+    """The Skype spec's answer of a synchronous upload. The job that did the work is
+    named by the ``X-Task-ID`` header, not in the body: the spec's clients take a body
+    with ``task_id`` for the asynchronous answer."""
 
     success: bool
     export_id: int | None = None
     conversations: int | None = None
     message_count: int | None = None
     phases: Phases | None = None
-    task_id: str | None = None
 
 
 class TaskStatus(BaseModel):

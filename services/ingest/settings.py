@@ -21,7 +21,7 @@ class IngestSettings(CommonSettings):
     # S3 multipart part size while streaming an upload (S3's minimum is 5 MiB), and
     # how many parts may be on their way to S3 while the next one is received.
     upload_part_bytes: int = Field(8 * MIB, ge=5 * MIB, le=512 * MIB)
-    upload_parts_in_flight: int = Field(2, ge=1, le=16)
+    upload_parts_in_flight: int = Field(1, ge=1, le=16)
 
     # Queues: the same variables as the worker's (services/ingest/worker/settings.py);
     # whichever starts first declares them with their redrive policy.
@@ -48,12 +48,19 @@ class IngestSettings(CommonSettings):
     relay_retry_seconds: float = Field(5.0, gt=0)
     relay_batch_size: int = Field(100, ge=1, le=1000)
     # A job still pending this long after its message was sent is sent again (the queue
-    # may have lost it); a running job whose worker went silent this long likewise. Keep
-    # the second above the worker's visibility timeout: a crashed worker's message comes
-    # back by itself after that.
+    # may have lost it), then after twice as long, and so on (capped at an hour): a
+    # backlog costs a few harmless duplicates, which workers drop. A job pending for
+    # `max_pending_seconds` fails (no worker took it).
     pending_resend_seconds: float = Field(120.0, gt=0)
+    max_pending_seconds: float = Field(6 * 3600.0, gt=0)
+    # A running job whose worker went silent this long is sent again. Keep it above the
+    # worker's visibility timeout: a crashed worker's message comes back by itself.
     stale_running_seconds: float = Field(420.0, gt=0)
-    # After this many sends without an outcome the job fails (never `running` forever).
+    # A worker may take over a running job only once it has been silent this long
+    # (below the visibility timeout, above the worker's heartbeat interval): before
+    # that, another worker is on it and a duplicate message is dropped.
+    takeover_after_seconds: float = Field(60.0, gt=0)
+    # After this many worker attempts that went silent or failed, the job fails.
     max_dispatches: int = Field(4, ge=1)
     # Dead-letter queue watch: jobs whose message landed there are marked failed.
     dead_letter_poll_seconds: float = Field(10.0, gt=0)

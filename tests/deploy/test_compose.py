@@ -76,3 +76,16 @@ def test_every_long_running_process_has_a_healthcheck(model: dict[str, Any]) -> 
     for name, service in model["services"].items():
         if not name.endswith("-migrate"):
             assert service.get("healthcheck", {}).get("test"), name
+
+
+def test_only_the_gateway_publishes_a_port(model: dict[str, Any]) -> None:
+    published = {name for name, service in model["services"].items() if service.get("ports")}
+    assert published == {"gateway"}
+
+
+def test_every_long_running_process_is_restarted_when_it_exits(model: dict[str, Any]) -> None:
+    for name, service in model["services"].items():
+        if name.endswith("-migrate"):
+            assert service.get("restart", "no") == "no", name  # a one-shot job
+        else:
+            assert service.get("restart") in ("always", "unless-stopped", "on-failure"), name

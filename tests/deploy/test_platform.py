@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import stat
+import subprocess
 from pathlib import Path
 
 import aioboto3
@@ -11,6 +13,7 @@ import asyncpg
 import httpx
 from redis.asyncio import Redis
 
+from deploy.backing import BackingServices
 from deploy.platform import RunningPlatform
 from deploy.topology import PROCESSES, SERVICES, Role
 from shared.heartbeat import WORKER_HEARTBEAT_KEY
@@ -103,3 +106,28 @@ async def test_gateway_client_comes_from_its_own_address(
     assert len(unique) == 8
     response = await gateway_client.get("/api/health")
     assert response.status_code == 200
+
+
+def listening_sockets() -> list[tuple[int, str]]:
+    """(pid, local address) of every listening TCP socket on the machine."""
+    output = subprocess.run(
+        ["ss", "-Hltnp"], capture_output=True, text=True, check=True, timeout=30
+    ).stdout
+    found = []
+    for line in output.splitlines():
+        fields = line.split()
+        for pid in re.findall(r"pid=(\d+)", line):
+            found.append((int(pid), fields[3]))
+    return found
+
+
+def test_every_process_listens_on_loopback_only(
+    platform: RunningPlatform, backing: BackingServices
+) -> None:
+    ours = {p.pid: name for name, p in platform.processes.items()}
+    ours |= {s.process.pid: name for name, s in backing.servers.items()}
+    seen = {ours[pid]: address for pid, address in listening_sockets() if pid in ours}
+    assert set(seen) >= {*(s.name for s in SERVICES), "gateway", "postgres", "redis", "s3", "moto"}
+    for pid, address in listening_sockets():
+        if pid in ours:
+            assert address.startswith(("127.0.0.1:", "[::1]:")), (ours[pid], address)

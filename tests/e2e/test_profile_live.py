@@ -215,8 +215,13 @@ async def test_one_upstream_per_streamer_and_fan_out_across_two_replicas(
                 assert [c["comment"] for c in got] == [f"hello {n}" for n in range(5)]
                 assert {c["session_id"] for c in got} == {session}
             assert fake_tiktok.room_of(name).connects == 1  # one upstream for both sessions
+
+            async def all_counted() -> bool:  # replicas publish their counts every 0.5 s
+                figures = (await client.get("/status")).json()["websockets"]
+                return bool(figures["active_connections"] >= 3)
+
+            await wait_until(all_counted, timeout=15)
             status = (await client.get("/status")).json()
-            assert status["websockets"]["active_connections"] >= 3
             assert status["websockets"]["replicas"] == 2
             assert {session_a, session_b} <= set(status["connections"]["active_session_ids"])
         # The last session gone, the upstream is released.

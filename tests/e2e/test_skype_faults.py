@@ -16,6 +16,7 @@ a redelivered job left no duplicate); everything else goes through the gateway.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -49,6 +50,8 @@ from shared.database import async_url
 from tests.e2e.skype_helpers import SkypeUser, register_skype_user, upload
 
 VISIBILITY = 6
+SYNC_MAX = 1_000_000
+HARD_MAX = 64_000_000
 WORKER_SPEC = next(p for p in PROCESSES if p.name == "worker")
 
 
@@ -88,10 +91,15 @@ def faults(
         "INGEST_RECEIVE_WAIT_SECONDS": "1",
         "INGEST_PENDING_RESEND_SECONDS": "4",
         "INGEST_STALE_RUNNING_SECONDS": "60",
+        "INGEST_TAKEOVER_AFTER_SECONDS": "3",
+        "INGEST_JOB_HEARTBEAT_SECONDS": "1",
         "INGEST_DEAD_LETTER_POLL_SECONDS": "1",
         "INGEST_SKYPE_CHUNK_MESSAGES": "2000",
         "INGEST_WEBHOOK_RETRY_BUDGET_SECONDS": "2",
         "INGEST_SHUTDOWN_GRACE_SECONDS": "0.5",
+        # Small limits, to test the threshold and the hard maximum without gigabytes.
+        "INGEST_SKYPE_SYNC_MAX_BYTES": str(SYNC_MAX),
+        "INGEST_SKYPE_MAX_BYTES": str(HARD_MAX),
         "GATEWAY_REQUIRE_WORKER": "false",
         # These tests poll fast; the limiter is tested elsewhere.
         "GATEWAY_RATE_LIMIT_API": "100000/60",
@@ -283,6 +291,106 @@ async def test_a_job_whose_message_vanished_is_sent_again(
     assert analysis["message_count"] == truth.message_count
 
 
+async def test_the_sync_threshold_and_the_hard_maximum(
+    faults: RunningPlatform, client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    user = await register_skype_user(client, "sizes")
+    small = tmp_path / "small.json"
+    write_export(small, 300, seed=2, bare=True)
+    assert small.stat().st_size <= SYNC_MAX
+    sync = await upload(client, user, small.read_bytes())
+    assert sync.json()["success"] is True
+    large = tmp_path / "large.json"
+    write_export(large, 4000, seed=2, bare=True)
+    assert SYNC_MAX < large.stat().st_size < HARD_MAX
+    asynchronous = await upload(client, user, large.read_bytes())
+    assert set(asynchronous.json()) == {"task_id"}
+
+    # Above the hard maximum: 413 from ingest while the body streams (no length known).
+    def body() -> Iterator[bytes]:
+        yield (
+            b'--b0undary\r\nContent-Disposition: form-data; name="file"; filename="m.json"\r\n\r\n{'
+        )
+        piece = b" " * (1 << 20)
+        for _ in range(HARD_MAX // len(piece) + 8):
+            yield piece
+        yield b"}\r\n--b0undary--\r\n"
+
+    def post() -> httpx.Response:
+        with httpx.Client(base_url=faults.gateway_url, timeout=120) as sync_client:
+            return sync_client.post(
+                "/api/upload",
+                headers={**user.headers, "Content-Type": "multipart/form-data; boundary=b0undary"},
+                content=body(),
+            )
+
+    try:
+        refused = await asyncio.to_thread(post)
+    except httpx.HTTPError:
+        pytest.fail("the upload was cut without an answer")
+    assert refused.status_code == 413
+    assert "maximum upload size" in refused.json()["error"]
+    # Nothing of it is listed or processing.
+    exports = (await client.get("/api/exports", headers=user.headers)).json()
+    assert len(exports) == 2
+
+
+async def test_job_waits_and_server_sent_events(
+    faults: RunningPlatform, client: httpx.AsyncClient, slow_export: tuple[Path, int]
+) -> None:
+    path, messages = slow_export
+    user = await register_skype_user(client, "events")
+    response = await upload(client, user, path.read_bytes(), params={"async": "true"})
+    task_id = response.json()["task_id"]
+    events: list[tuple[str, dict[str, Any]]] = []
+    async with client.stream("GET", f"/jobs/{task_id}/events", headers=user.headers) as stream:
+        assert stream.status_code == 200
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        name = ""
+        async for line in stream.aiter_lines():
+            if line.startswith("event: "):
+                name = line[len("event: ") :]
+            elif line.startswith("data: "):
+                events.append((name, json.loads(line[len("data: ") :])))
+    kinds = [name for name, _ in events]
+    assert kinds[-1] == "completed", kinds
+    assert set(kinds[:-1]) <= {"progress"}
+    progress = [data["progress"] for name, data in events if name == "progress"]
+    assert any(0 < p < 100 for p in progress), progress
+    assert events[-1][1]["result"]["message_count"] == messages
+    # Prefer: wait on a finished job answers at once; on another tenant's, 404.
+    waited = await client.get(f"/jobs/{task_id}", headers={**user.headers, "Prefer": "wait=30"})
+    assert waited.json()["status"] == "completed"
+    other = await register_skype_user(client, "nosy")
+    assert (await client.get(f"/jobs/{task_id}", headers=other.headers)).status_code == 404
+
+
+async def test_prefer_wait_returns_when_the_job_ends(
+    faults: RunningPlatform, client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    path = tmp_path / "wait.json"
+    write_export(path, 3000, seed=9, bare=True)
+    user = await register_skype_user(client, "wait")
+    task_id = (await upload(client, user, path.read_bytes(), params={"async": "true"})).json()[
+        "task_id"
+    ]
+    waited = await client.get(
+        f"/jobs/{task_id}", headers={**user.headers, "Prefer": "wait=90"}, timeout=120
+    )
+    assert waited.status_code == 200
+    assert waited.json()["status"] == "completed", waited.json()
+    assert waited.headers.get("preference-applied") == "wait=90"
+    # A short wait on a job that cannot finish (no worker) answers its current state.
+    the_worker(faults).stop()
+    pending = (await upload(client, user, path.read_bytes(), params={"async": "true"})).json()
+    short = await client.get(
+        f"/jobs/{pending['task_id']}", headers={**user.headers, "Prefer": "wait=1"}
+    )
+    assert short.json()["status"] == "pending"
+    replace_worker(faults, "worker-after-wait")
+
+
+# Last: it stops analysis for the rest of the module.
 async def test_a_message_that_keeps_failing_ends_in_the_dead_letter_queue(
     faults: RunningPlatform, client: httpx.AsyncClient, tmp_path: Path
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
+from fastapi.responses import HTMLResponse
 
 from services.analysis.dependencies import ExportsDep, ViewerDep
 from services.analysis.schemas import DeletedExport, ExportSummary
@@ -27,6 +28,29 @@ async def get_analysis(export_id: int, viewer: ViewerDep, exports: ExportsDep) -
     """The analysis of a completed export: ``message_count``, ``conversation_count``,
     ``date_range``, ``top_contacts`` and the rest of the analysis document."""
     return await exports.analysis(export_id, viewer)
+
+
+# The report holds user content: escaped by the renderer, and nothing it could smuggle
+# in may run or load anything (inline styles and data: images are all it uses).
+REPORT_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; "
+        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+@router.get(
+    "/api/report/{export_id}",
+    response_class=HTMLResponse,
+    responses={**NOT_FOUND, 200: {"content": {"text/html": {}}, "description": "HTML report"}},
+)
+async def get_report(export_id: int, viewer: ViewerDep, exports: ExportsDep) -> HTMLResponse:
+    """One self-contained HTML page: activity over time, the hour-of-week heatmap, top
+    contacts, message types and response times (no external script, style, font or image)."""
+    return HTMLResponse(await exports.report(export_id, viewer), headers=REPORT_HEADERS)
 
 
 @router.delete("/api/exports/{export_id}", response_model=DeletedExport, responses=NOT_FOUND)

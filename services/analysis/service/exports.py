@@ -6,6 +6,7 @@ caller gets 404, as for an export that does not exist.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.analysis.errors import DeletionUnavailable, ExportNotFound, ExportNotReady
 from services.analysis.models import SkypeExport
+from services.analysis.reports.skype import render_skype_report
 from services.analysis.repository import AnalysisRepository
 from services.analysis.service.skype_loading import delete_prefix
 from shared.identity import Principal
@@ -99,6 +101,15 @@ class ExportService:
             "export_date": export.export_date.isoformat() if export.export_date else None,
             **document,
         }
+
+    async def report(self, export_id: int, viewer: Viewer) -> str:
+        """The export's HTML report (skypelib's renderer, off the event loop)."""
+        export = await self.ready(export_id, viewer)
+        document = dict(export.analysis or {})
+        title = f"Skype export {export.export_id}"
+        if export.user_display_name:
+            title += f" of {export.user_display_name}"
+        return await asyncio.to_thread(render_skype_report, document, title=title)
 
     async def delete(self, export_id: int, viewer: Viewer) -> None:
         """Remove the export's messages, conversations, analysis and objects (its

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
 from services.ingest.dependencies import JobsDep, PrincipalDep, RuntimeDep
 from services.ingest.schemas import ProcessingResult, TaskResponse, TaskStatus
@@ -56,7 +56,11 @@ UPLOAD_BODY = {
     },
 )
 async def upload(
-    request: Request, principal: PrincipalDep, jobs: JobsDep, runtime: RuntimeDep
+    request: Request,
+    response: Response,
+    principal: PrincipalDep,
+    jobs: JobsDep,
+    runtime: RuntimeDep,
 ) -> ProcessingResult | TaskResponse:
     """Upload a Skype export (a ``.tar`` holding ``messages.json``, or a bare
     ``messages.json``) and process it.
@@ -89,6 +93,7 @@ async def upload(
         owner=owner,
         params=skype_uploads.job_params(received.fields),
     )
+    response.headers["X-Task-ID"] = str(job.id)
     asked_async = skype_uploads.wants_async(
         request.query_params.get("async"), received.fields.get("async")
     )

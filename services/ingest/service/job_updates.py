@@ -4,9 +4,12 @@ Topics (payloads carry ``job_id``; all but ``job.started`` carry the ``attempt``
 that ``job.started`` answered):
 
 - ``job.started`` ``{receive_count}`` → ``{"proceed": bool, "attempt": n, "status"}``:
-  a job already completed or failed is not worked on again (a duplicate message).
+  a job already completed or failed is not worked on again (a duplicate message), nor
+  one another worker is running (a sign of life within ``takeover_after_seconds``).
 - ``job.progress`` ``{percent, message, phase}`` → ``{"proceed": bool}`` (false when
-  the job ended meanwhile: the worker stops).
+  the job ended meanwhile, or another attempt took it over: the worker stops).
+- ``job.heartbeat`` → ``{"proceed": bool}``: the worker is alive on it (sent while
+  a long step gives no progress).
 - ``job.retrying`` ``{reason}``: this attempt failed, the message will come back.
 - ``job.completed`` ``{result}``; ``job.failed`` ``{reason}``.
 
@@ -48,13 +51,17 @@ def _attempt(payload: dict[str, Any]) -> int:
 
 
 class JobUpdates:
-    def __init__(self, session: AsyncSession, events: JobEvents) -> None:
+    def __init__(
+        self, session: AsyncSession, events: JobEvents, *, takeover_after: float = 60.0
+    ) -> None:
         self.session = session
+        self._takeover_after = takeover_after
         self.repo = IngestRepository(session)
         self._events = events
         self._topics: dict[str, Apply] = {
             "job.started": self._started,
             "job.progress": self._progress,
+            "job.heartbeat": self._heartbeat,
             "job.retrying": self._retrying,
             "job.completed": self._completed,
             "job.failed": self._failed,
@@ -101,6 +108,10 @@ class JobUpdates:
     async def _started(self, job: Job, payload: dict[str, Any]) -> dict[str, Any]:
         if job.status in TERMINAL:
             return {"proceed": False, "status": job.status, "attempt": job.attempt}
+        silent = (now() - job.heartbeat_at).total_seconds()
+        if job.status == "running" and silent < self._takeover_after:
+            # Another worker is on it: this message is a duplicate (a re-send).
+            return {"proceed": False, "status": job.status, "attempt": job.attempt}
         job.attempt += 1
         job.status = "running"
         job.progress = 0
@@ -124,6 +135,12 @@ class JobUpdates:
         if payload.get("phase") is not None:
             job.phase = _text(payload["phase"], "")[:32]
         self._touch(job)
+        return {"proceed": True}
+
+    async def _heartbeat(self, job: Job, payload: dict[str, Any]) -> dict[str, Any]:
+        if not self._current(job, payload):
+            return {"proceed": False}
+        job.heartbeat_at = now()
         return {"proceed": True}
 
     async def _retrying(self, job: Job, payload: dict[str, Any]) -> dict[str, Any]:

@@ -8,9 +8,11 @@ replicas share the work). Each round it
    after ``relay_retry_seconds``, and a queue that vanished (the SQS server
    restarted) is declared again;
 2. re-sends the message of every unfinished job that went silent: still pending
-   ``pending_resend_seconds`` after its send (the queue lost it), or running with
-   no sign of life from its worker for ``stale_running_seconds``; after
-   ``max_dispatches`` sends the job fails with a reason instead;
+   ``pending_resend_seconds`` after its send (the queue lost it; the wait doubles with
+   every send, so a backlog costs few duplicates, which workers drop), or running with
+   no sign of life from its worker for ``stale_running_seconds``; a job that
+   ``max_dispatches`` workers started without finishing, or that stayed pending for
+   ``max_pending_seconds``, fails with a reason instead;
 3. marks failed, with a reason, the jobs whose message landed in the dead-letter
    queue without the worker saying so (a worker killed on the last attempt).
 
@@ -29,7 +31,7 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.ingest.models import OutboxMessage
+from services.ingest.models import Job, OutboxMessage
 from services.ingest.repository import UNFINISHED, IngestRepository
 from services.ingest.service.job_updates import fail
 from services.ingest.service.jobs import job_message, now
@@ -162,13 +164,10 @@ class OutboxRelay:
             )
             for job in silent:
                 changed.append(job.id)
-                if job.dispatches >= settings.max_dispatches:
-                    fail(
-                        job,
-                        f"No worker finished this job after {job.dispatches} attempts "
-                        "(the workers crashed or the queue lost it); upload the file again",
-                    )
-                    log.error("job_given_up", job_id=str(job.id), dispatches=job.dispatches)
+                reason = self._give_up_reason(job)
+                if reason is not None:
+                    fail(job, reason)
+                    log.error("job_given_up", job_id=str(job.id), reason=reason)
                     continue
                 file = await repo.get_file(job.file_id) if job.file_id is not None else None
                 if file is None or file.deleted_at is not None:
@@ -178,7 +177,7 @@ class OutboxRelay:
                 await repo.add_outbox(OutboxMessage(job_id=job.id, body=job_message(job, file)))
                 job.status = "pending"
                 job.message = (
-                    "Re-queued: no worker picked it up"
+                    "Re-queued: no worker picked it up yet"
                     if was == "pending"
                     else "Re-queued: its worker stopped answering"
                 )
@@ -192,6 +191,21 @@ class OutboxRelay:
         if resent:
             await self.send_due()
         return resent
+
+    def _give_up_reason(self, job: Job) -> str | None:
+        settings = self._settings
+        if job.status == "running" and job.attempt >= settings.max_dispatches:
+            return (
+                f"No worker finished this job after {job.attempt} attempts (the workers "
+                "crashed or stopped answering); upload the file again"
+            )
+        waited = (now() - job.created_at).total_seconds()
+        if job.status == "pending" and waited > settings.max_pending_seconds:
+            return (
+                f"No worker took this job in {int(waited // 60)} minutes; "
+                "upload the file again later"
+            )
+        return None
 
     async def fail_dead_letters(self) -> int:
         """Fail the unfinished jobs whose message is in the dead-letter queue. The

@@ -5,7 +5,8 @@ job is committed with its queue message; an upload at or under the sync threshol
 then waits for that same job (the one ``/api/status/{task_id}`` shows) and answers
 the spec's ``ProcessingResult``; a larger one, or one that asks for the async path,
 answers ``{"task_id"}`` at once. A sync wait that outlasts ``sync_wait_seconds``
-answers the ``task_id`` too, rather than an error.
+answers the ``task_id`` too, rather than an error. The sync answer names its job in
+the ``X-Task-ID`` header (the ``/api/status/{task_id}`` of the same job).
 """
 
 from __future__ import annotations
@@ -78,4 +79,4 @@ def sync_answer(job: JobSnapshot) -> ProcessingResult | TaskResponse:
     if job.status != "completed":
         return TaskResponse(task_id=job.id)
     result = dict(job.result or {})
-    return ProcessingResult.model_validate({"success": True, **result, "task_id": job.id})
+    return ProcessingResult.model_validate({"success": True, **result})

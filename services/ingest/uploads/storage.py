@@ -67,7 +67,9 @@ class StreamingObjectWriter:
         self._slots = asyncio.Semaphore(parts_in_flight)
         self._content_type = content_type
         self._metadata = metadata or {}
-        self._buffer = bytearray()
+        # Pieces of the part being filled, joined once when it is full (one copy per part).
+        self._pieces: list[bytes] = []
+        self._buffered = 0
         self._upload_id: str | None = None
         self._parts: dict[int, str] = {}
         self._last_part = 0
@@ -85,18 +87,26 @@ class StreamingObjectWriter:
 
     async def write(self, data: bytes | bytearray | memoryview) -> None:
         self._raise_failure()
-        self._buffer += data
-        self.size += len(data)
-        while len(self._buffer) >= self._part_bytes:
-            part = bytes(self._buffer[: self._part_bytes])
-            del self._buffer[: self._part_bytes]
-            await self._send_part(part)
+        view = memoryview(data).cast("B")
+        self.size += len(view)
+        offset = 0
+        while offset < len(view):
+            take = min(self._part_bytes - self._buffered, len(view) - offset)
+            self._pieces.append(bytes(view[offset : offset + take]))
+            self._buffered += take
+            offset += take
+            if self._buffered == self._part_bytes:
+                part = b"".join(self._pieces)
+                self._pieces = []
+                self._buffered = 0
+                await self._send_part(part)
 
     async def finish(self) -> None:
         """Complete the object (everything written so far)."""
         self._closed = True
-        rest = bytes(self._buffer)
-        self._buffer = bytearray()
+        rest = b"".join(self._pieces)
+        self._pieces = []
+        self._buffered = 0
         if self._upload_id is None:
             await self._hash(rest, self._hashing)
             await self._s3.put_object(

@@ -167,7 +167,7 @@ class JobExecutor:
         """The handler, with the message kept invisible meanwhile, cut short (and the
         message released) when the worker stops for longer than the grace period."""
         work = asyncio.ensure_future(handler(ctx))
-        keeper = asyncio.create_task(self._keep_invisible(message))
+        keeper = asyncio.create_task(self._keep_invisible(message, ctx))
         stop = asyncio.create_task(self._stopping.wait())
         try:
             await asyncio.wait({work, stop}, return_when=asyncio.FIRST_COMPLETED)
@@ -189,20 +189,31 @@ class JobExecutor:
                 with contextlib.suppress(BaseException):
                     await task
 
-    async def _keep_invisible(self, message: JobMessage) -> None:
+    async def _keep_invisible(self, message: JobMessage, ctx: JobContext) -> None:
+        """While the handler runs: extend the message's visibility and tell ingest the
+        worker is alive (a long step may send no progress)."""
         timeout = self._settings.visibility_timeout_seconds
-        if timeout <= 0:
-            return
+        interval = min(max(1.0, timeout / 3), self._settings.job_heartbeat_seconds)
         while True:
-            await asyncio.sleep(max(1.0, timeout / 3))
+            await asyncio.sleep(interval)
+            if timeout > 0:
+                try:
+                    await self._sqs.change_message_visibility(
+                        QueueUrl=self._queues.jobs_url,
+                        ReceiptHandle=message.receipt_handle,
+                        VisibilityTimeout=timeout,
+                    )
+                except Exception as exc:  # the message may come back: the job is idempotent
+                    log.warning("extend_visibility_failed", error=describe(exc))
             try:
-                await self._sqs.change_message_visibility(
-                    QueueUrl=self._queues.jobs_url,
-                    ReceiptHandle=message.receipt_handle,
-                    VisibilityTimeout=timeout,
+                answer = await self._webhooks.deliver(
+                    "ingest", "job.heartbeat", {"job_id": ctx.job_id, "attempt": ctx.attempt}
                 )
-            except Exception as exc:  # the message may come back: the job is idempotent
-                log.warning("extend_visibility_failed", error=describe(exc))
+            except Exception as exc:
+                log.warning("heartbeat_not_delivered", error=describe(exc))
+                continue
+            if answer.get("proceed") is False:
+                ctx.cancelled.set()  # the job ended elsewhere, or another attempt took it
 
     async def _release(self, message: JobMessage) -> None:
         with contextlib.suppress(Exception):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from pathlib import Path
 
 from redis.asyncio import Redis
 
@@ -13,10 +14,15 @@ from shared.log import get_logger
 log = get_logger("services.ingest.worker")
 
 
-async def keep_beating(redis: Redis, interval: float, stopping: asyncio.Event) -> None:
+async def keep_beating(
+    redis: Redis, interval: float, stopping: asyncio.Event, liveness_file: Path | None = None
+) -> None:
     """Beat every ``interval`` seconds until ``stopping``; then remove the key, so the
-    worker's absence shows at once rather than when the key expires."""
+    worker's absence shows at once rather than when the key expires. ``liveness_file``
+    is touched at every beat, Redis or not: this process's loop is alive."""
     while not stopping.is_set():
+        if liveness_file is not None:
+            await asyncio.to_thread(liveness_file.touch)
         try:
             await beat(redis)
         except Exception as exc:  # Redis away: keep consuming, beat again later

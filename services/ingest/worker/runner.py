@@ -94,7 +94,9 @@ async def run(settings: WorkerSettings) -> None:
             handlers=sorted(handlers),
         )
         heartbeat = asyncio.create_task(
-            keep_beating(redis, settings.heartbeat_interval_seconds, stopping)
+            keep_beating(
+                redis, settings.heartbeat_interval_seconds, stopping, settings.liveness_file
+            )
         )
         try:
             await JobConsumer(sqs, queues, handlers, settings).run(stopping)

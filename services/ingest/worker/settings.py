@@ -26,6 +26,8 @@ class WorkerSettings(CommonSettings):
     receive_wait_seconds: int = Field(20, ge=0, le=20)  # SQS long polling
     receive_batch_size: int = Field(1, ge=1, le=10)
     heartbeat_interval_seconds: float = Field(5.0, gt=0)
+    # Touched at every heartbeat: a per-process liveness probe (Kubernetes) reads its age.
+    liveness_file: Path | None = None
 
     # Object storage: the uploads' bucket, where the worker also writes its artifacts.
     bucket: str = "quarry-files"
@@ -38,6 +40,10 @@ class WorkerSettings(CommonSettings):
     # One webhook call, and the whole budget of its retries (jittered backoff).
     webhook_timeout_seconds: float = Field(120.0, gt=0)
     webhook_retry_budget_seconds: float = Field(60.0, ge=0)
+    # While a job runs, its message's visibility is extended and ingest told the worker
+    # is alive this often (at most a third of the visibility timeout). Keep it below
+    # ingest's INGEST_TAKEOVER_AFTER_SECONDS.
+    job_heartbeat_seconds: float = Field(15.0, gt=0)
     # Progress webhooks: at most this often per job.
     progress_interval_seconds: float = Field(0.5, ge=0)
     # On SIGTERM the job in hand gets this long to finish; then it is released (its
