@@ -81,7 +81,7 @@ async def feed(ctx: DemoContext) -> Section | Skipped:
             f"dataset {name} {'uploaded and profiled' if uploaded else 'already there'}: "
             f"{fact}, {alerts} alerts (upload {upload_id})"
         )
-        report = f"dataset-{kind}-report.html"
+        report = f"quarry-demo-dataset-{kind}-report.html"
         looks += [
             Look(f"the {kind.upper()} profile (JSON)", platform.curl(f"/api/upload/{upload_id}/")),
             Look(

@@ -71,7 +71,7 @@ async def feed(ctx: DemoContext) -> Section | Skipped:
         f"Skype export {SampleFiles.SKYPE} {verb}: {messages:,} messages in "
         f"{conversations} conversations (export {export_id})"
     )
-    report = "skype-report.html"
+    report = "quarry-demo-skype-report.html"
     return Section(
         f'Skype export "{SampleFiles.SKYPE}": {messages:,} messages, '
         f"{conversations} conversations (export {export_id})",

@@ -272,10 +272,12 @@ def test_every_printed_command_answers_as_printed(
         return found[0]
 
     assert answer("/api/analysis/")["message_count"] == 3000
-    assert "skype-report.html" in checked
+    assert "quarry-demo-skype-report.html" in checked
     profiles = [a for c, a in answers.items() if re.search(r"/api/upload/[0-9a-f-]+/ ?$", c)]
     assert sorted(p["profile"]["table"]["rows"] for p in profiles) == [2000, 5000]
-    assert {"dataset-csv-report.html", "dataset-xlsx-report.html"} <= set(checked)
+    assert {"quarry-demo-dataset-csv-report.html", "quarry-demo-dataset-xlsx-report.html"} <= set(
+        checked
+    )
     assert len(answer("/preview")["rows"]) == 5
     stored = {f["filename"] for f in answer("/files/storage")}
     assert set(DOCUMENTS) <= stored
