@@ -173,7 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mib", type=int, default=1024, help="upload size in MiB")
     args = parser.parse_args(argv)
-    size = args.mib * MIB
+    # The file part, so that the whole multipart body stays within the gateway's limit
+    # (GATEWAY_MAX_UPLOAD_BYTES counts the body, form framing included).
+    size = args.mib * MIB - 4096
     names = [p.name for p in PROCESSES if p.name != "worker"]
     env = {
         "QUARRY_ENV": "test",

@@ -187,6 +187,8 @@ class ProfileToken(BaseModel):
     expires_in: int
     user: LoginUser
     refresh_token: str
+    # The Files system's login answers {"message": "Login successful"}: one login serves both.
+    message: str = "Login successful"
 
 
 class ApiKeyInfo(BaseModel):
@@ -270,7 +272,8 @@ class FilesUser(BaseModel):
 
 
 class FilesRegistered(BaseModel):
-    message: str = "User registered successfully"
+    # The Files system's own OpenAPI document answers exactly this message.
+    message: str = "Registration successfully completed"
     user: FilesUser
 
 

@@ -16,6 +16,7 @@ async def files_register(client: httpx.AsyncClient) -> dict[str, str]:
     }
     response = await client.post("/auth/registration", json=body)
     assert response.status_code == 201, response.text
+    assert response.json()["message"] == "Registration successfully completed"
     return body
 
 
@@ -31,6 +32,7 @@ async def test_registration_with_the_spec_example_body(client: httpx.AsyncClient
     body = await files_register(client)
     login = await cookie_login(client, body)
     assert login.status_code == 200
+    assert login.json()["message"] == "Login successful"
     assert login.cookies["session_id"]
 
 
