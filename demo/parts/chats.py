@@ -71,7 +71,9 @@ async def feed(ctx: DemoContext) -> Section | Skipped:
         "/client/export/chats", {"format": "json", "include_geo": True, "include_meta": True}
     )
     records = int(created["record_count"])
-    verb = f"{new} stored" + (f", {old} already there" if old else "")
+    verb = (
+        f"{new} stored" + (f", {old} already there" if old else "") if new else "all there already"
+    )
     ctx.progress.info(f"chat-widget messages: {verb}; an export holds {records:,} messages")
     held = f"{records:,} messages"
     if records > MESSAGES:  # chat messages of Skype exports are exported too
