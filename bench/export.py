@@ -14,6 +14,8 @@ Measured, each format in turn (``GET /client/export/chats/download?format=...&li
 - ``<format>_seconds``: from the request sent to the last byte received;
 - ``<format>_first_byte_ms``: from the request sent to the first body byte (the
   export streams: the file's head leaves before its rows are read);
+- the CPU seconds the analysis process and the gateway spent meanwhile (on a busy
+  machine these say more than the wall clock);
 - the peak RSS of the analysis process (where the export runs) and of the gateway,
   sampled every 20 ms, with their RSS before the exports. Each file is checked after
   its clock stops (the record count in the JSON, the workbook's sheets, the ZIP's two
@@ -31,7 +33,9 @@ Targets (issue 12): JSON < 1 s, Excel < 2 s, analysis peak RSS < 200 MB, first b
 
 Run: ``python -m bench.export [--messages 100000] [--repeat 1]``. With ``--repeat``
 each format is exported that many times and the fastest run is reported (RSS: the
-highest). The last line is one JSON object.
+highest). ``--profile DIR`` (py-spy on PATH) records where the analysis process spends
+each export's time (collapsed stacks; the clocks then include py-spy's sampling).
+The last line is one JSON object.
 """
 
 from __future__ import annotations
@@ -39,11 +43,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import io
 import json
 import os
 import resource
 import secrets
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -54,6 +61,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 
 from bench.upload import PeakRss
 from deploy.backing import start_backing
@@ -218,6 +226,43 @@ def download(gateway_url: str, token: str, fmt: str, limit: int) -> tuple[dict[s
     }, data
 
 
+def cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
+
+
+def postgres_cpu() -> float:
+    """CPU seconds of every PostgreSQL process (the bench's own server: the only one)."""
+    total = 0.0
+    for process in psutil.process_iter(["name"]):
+        if process.info["name"] in ("postgres", "postmaster"):
+            with contextlib.suppress(psutil.Error):
+                total += cpu_seconds(process)
+    return total
+
+
+@contextlib.contextmanager
+def profiled(directory: Path | None, pid: int, fmt: str) -> Iterator[None]:
+    """py-spy (on PATH) samples the analysis process meanwhile into DIR/<format>.txt
+    (collapsed stacks, thread ids kept: the export's writing runs in worker threads)."""
+    if directory is None:
+        yield
+        return
+    tool = shutil.which("py-spy")
+    if tool is None:
+        raise SystemExit("--profile needs py-spy on PATH (pip install py-spy)")
+    directory.mkdir(parents=True, exist_ok=True)
+    out = directory / f"{fmt}.txt"
+    command = [tool, "record", "-p", str(pid), "-r", "200", "-f", "raw", "-t", "-o", str(out)]
+    recorder = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)  # attached before the request leaves
+    try:
+        yield
+    finally:
+        recorder.send_signal(signal.SIGINT)
+        recorder.wait(timeout=60)
+
+
 def check(fmt: str, data: bytes, messages: int) -> None:
     """The file is what its format promises (after the clock stopped)."""
     if fmt == "json":
@@ -358,6 +403,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--posted", type=int, default=5000, help="messages posted (the rest copied in SQL)"
     )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="py-spy the analysis process during each export into DIR/<format>.txt",
+    )
     parser.add_argument("--repeat", type=int, default=1, help="exports per format (best kept)")
     args = parser.parse_args(arguments)
     names = [p.name for p in PROCESSES if p.name != "worker"]
@@ -396,10 +447,17 @@ def main(argv: list[str] | None = None) -> int:
                 "analysis": platform.processes["analysis"].pid,
                 "gateway": platform.processes["gateway"].pid,
             }
+            procs = {name: psutil.Process(pid) for name, pid in pids.items()}
             with PeakRss(pids) as rss:
                 for fmt in FORMATS:
                     for _ in range(args.repeat):
-                        figures, data = download(gateway, token, fmt, args.messages)
+                        cpu_before = {n: cpu_seconds(p) for n, p in procs.items()}
+                        database_before = postgres_cpu()
+                        with profiled(args.profile, pids["analysis"], fmt):
+                            figures, data = download(gateway, token, fmt, args.messages)
+                        for name, proc in procs.items():
+                            figures[f"{name}_cpu"] = cpu_seconds(proc) - cpu_before[name]
+                        figures["postgres_cpu"] = postgres_cpu() - database_before
                         check(fmt, data, stored)
                         best = runs.get(fmt)
                         if best is None or figures["seconds"] < best["seconds"]:
@@ -415,6 +473,12 @@ def main(argv: list[str] | None = None) -> int:
         "first_byte_ms": round(runs["json"]["first_byte_ms"], 1),
         "excel_first_byte_ms": round(runs["excel"]["first_byte_ms"], 1),
         "zip_first_byte_ms": round(runs["both"]["first_byte_ms"], 1),
+        "json_analysis_cpu_s": round(runs["json"]["analysis_cpu"], 2),
+        "excel_analysis_cpu_s": round(runs["excel"]["analysis_cpu"], 2),
+        "zip_analysis_cpu_s": round(runs["both"]["analysis_cpu"], 2),
+        "json_gateway_cpu_s": round(runs["json"]["gateway_cpu"], 2),
+        "json_postgres_cpu_s": round(runs["json"]["postgres_cpu"], 2),
+        "excel_postgres_cpu_s": round(runs["excel"]["postgres_cpu"], 2),
         "naive_json_seconds": round(baseline["naive_json_seconds"], 3),
         "naive_excel_seconds": round(baseline["naive_excel_seconds"], 3),
         "naive_peak_rss_mb": round(baseline["naive_peak_rss_mb"], 1),
