@@ -26,7 +26,7 @@ from deploy.backing import BackingServices
 from deploy.platform import RunningPlatform, start_platform
 from shared.database import async_url
 from shared.revocation import REVOKED_KEY
-from tests.redis_process import RedisProcess
+from tests.support.redis_process import RedisProcess
 
 PASSWORD = "Str0ng_Pass!"
 
