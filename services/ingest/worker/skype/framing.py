@@ -47,9 +47,10 @@ that they cannot be broken):
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any, Protocol
 
 import msgspec
@@ -130,6 +131,8 @@ class Framer:
         self._after_conversation = False  # a conversation ended since the list opened
         self._exact_until = 0  # file offset the exact scan must pass before fast resumes
         self._block = _MIN_BLOCK
+        self._utf8 = codecs.getincrementaldecoder("utf-8")()
+        self._bad_utf8: int | None = None  # file offset of the first invalid byte
 
     # -- reading ------------------------------------------------------------------------
 
@@ -142,12 +145,41 @@ class Framer:
                     raise InvalidExport("The file is empty.")
                 chunk = _check_start(chunk)
                 first = False
+            self._check_utf8(chunk)
             self.bytes_read += len(chunk)
             self._append(chunk)
             yield from self._process(eof=not chunk)
+            self._refuse_bad_utf8(eof=False)
             if not chunk:
                 break
         self._finish()
+
+    def _check_utf8(self, chunk: bytes) -> None:
+        """Every byte of the file is UTF-8, also in the fields the typed decode skips
+        without building them (keys and values it does not read). ASCII chunks cost a
+        word-at-a-time scan; others one incremental decode (a sequence cut by the chunk's
+        end is completed by the next; one cut by the file's end leaves the JSON
+        incomplete, which the framer reports as truncation). The first invalid byte is
+        refused once the parse has passed it (see ``_refuse_bad_utf8``), so that an error
+        the decoders report earlier in the file keeps its own sentence."""
+        if self._bad_utf8 is not None:
+            return
+        decoder = self._utf8
+        pending = len(decoder.getstate()[0])
+        if not pending and chunk.isascii():
+            return
+        try:
+            decoder.decode(chunk)
+        except UnicodeDecodeError as exc:
+            self._bad_utf8 = self.bytes_read - pending + exc.start
+
+    def _refuse_bad_utf8(self, *, eof: bool) -> None:
+        bad = self._bad_utf8
+        if bad is None:
+            return
+        passed = self._base + (self._cut if self._owner == _IN_MESSAGES else self._sp)
+        if eof or bad < passed:
+            raise InvalidExport(f"The file is not valid UTF-8 text (near byte {bad}).")
 
     def _append(self, chunk: bytes) -> None:
         """Drops what is consumed, appends ``chunk``."""
@@ -269,7 +301,9 @@ class Framer:
         self._depth = _LIST_DEPTH
         self._block = _MIN_BLOCK
 
-    def _items(self, item_ends: np.ndarray[Any, Any], before: int) -> Iterator[list[SkypeMessage]]:
+    def _items(
+        self, item_ends: np.ndarray[Any, Any], before: int
+    ) -> Generator[list[SkypeMessage], None, bool]:
         """Decodes the items of the MessageList that end after the cut and before
         ``before``; True if the fast way resumes after one of them."""
         low = int(np.searchsorted(item_ends, self._cut))
@@ -482,16 +516,47 @@ class Framer:
         limit = self._limits.max_item_bytes
         pending = len(self._buf) - self._cut if self._owner == _IN_MESSAGES else 0
         if max(pending, len(self._root), len(self._conversation), len(self._gap)) > limit:
-            raise InvalidExport(
+            raise self._misread() or InvalidExport(
                 "One value in the export (a message, a conversation header or a string) is "
                 f"larger than {limit // (1024 * 1024)} MB; a Skype export has none that large."
             )
 
     def _finish(self) -> None:
+        self._refuse_bad_utf8(eof=True)
         if not self._root_seen or self._frames or self._in_string:
-            raise InvalidExport(
+            raise self._misread() or InvalidExport(
                 "The JSON ends early: the export is truncated (incomplete upload?)."
             )
+
+    def _misread(self) -> InvalidExport | None:
+        """The JSON error that makes the scan see an open string or container (a stray
+        quote or bracket earlier in what is still pending), rather than a truncated file
+        or an oversized value; None when what is pending is valid JSON so far."""
+        if self._owner == _IN_MESSAGES:
+            start = self._cut
+            data = self._buf[start:].lstrip(_WS)
+            skipped = len(self._buf) - start - len(data)
+            if not self._first_piece and data[:1] == b",":
+                data, skipped = data[1:], skipped + 1
+            offset = self._base + start + skipped - 1  # (minus the "[" put before)
+            data = b"[" + data
+        elif self._owner in (_IN_ROOT, _IN_CONVERSATION):
+            data = bytes(self._owner_buffer())
+            offset = None
+        else:
+            return None
+        try:
+            orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            detail = str(exc)
+            if detail.startswith("unexpected end of data") or any(
+                word in detail for word in ("surrogate", "infinity", "depth limit")
+            ):
+                return None  # truncated so far, or a value the limits refuse by size
+            if offset is None:
+                return InvalidExport(f"The file is not valid JSON ({detail.split(': line ')[0]}).")
+            return _decode_error(data[exc.pos :], offset + exc.pos, detail)
+        return None
 
     # -- errors -------------------------------------------------------------------------
 
