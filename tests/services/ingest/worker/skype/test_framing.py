@@ -105,7 +105,7 @@ def test_mutated_exports_read_alike_or_fail_alike_both_ways(tmp_path: Path) -> N
             del data[position]
         else:
             data[position:position] = data[position : position + rng.randrange(1, 100)]
-        outcomes = []
+        outcomes: list[dict[str, Any] | None] = []
         for fast in (True, False):
             try:
                 outcomes.append(_read(bytes(data), fast=fast))
