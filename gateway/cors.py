@@ -33,6 +33,7 @@ from shared.error_handlers import error_response
 from shared.errors import Forbidden
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
+VARY_ORIGIN = (b"vary", b"Origin")
 
 
 class CorsRefused(Forbidden):
@@ -75,11 +76,10 @@ def normalize_origin(value: str) -> str:
 
 
 def _without_cors_headers(message: Message) -> None:
-    message["headers"] = [
-        (name, value)
-        for name, value in message.get("headers", [])
-        if not name.lower().startswith(b"access-control-")
-    ]
+    headers = message.get("headers", [])
+    if any(name.lower().startswith(b"access-control-") for name, _ in headers):
+        headers = [(n, v) for n, v in headers if not n.lower().startswith(b"access-control-")]
+    message["headers"] = list(headers)
 
 
 class GatewayCORSMiddleware(CORSMiddleware):
@@ -109,9 +109,23 @@ class GatewayCORSMiddleware(CORSMiddleware):
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "OPTIONS":
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if not any(name == b"origin" for name, _ in scope["headers"]):
+            # No Origin (curl, SDKs, services): no CORS header to give, only Vary, and
+            # whatever Access-Control-* a service sent dropped.
+            async def send_without_cors(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    _without_cors_headers(message)
+                    message["headers"].append(VARY_ORIGIN)
+                await send(message)
+
+            await self.app(scope, receive, send_without_cors)
+            return
+        if scope["method"] == "OPTIONS":
             request_headers = Headers(scope=scope)
-            if "origin" in request_headers and "access-control-request-method" in request_headers:
+            if "access-control-request-method" in request_headers:
                 await self._preflight(scope, receive, send, request_headers)
                 return
         await super().__call__(scope, receive, send)

@@ -85,17 +85,18 @@ class RequestBody:
     async def stream(self) -> AsyncIterator[bytes]:
         loop = asyncio.get_running_loop()
         policy = self.policy
-        started = loop.time()
+        # Only the time spent waiting for the client counts against its rate: while the
+        # service reads slowly (backpressure), the gateway is not asking for more.
+        waited = 0.0
         while True:
             wait = policy.idle_timeout
+            self.too_slow = False
             if policy.min_rate:
-                # The time by which the bytes so far would still meet the minimum rate.
-                due = started + policy.grace + self.received / policy.min_rate - loop.time()
+                # The waiting time by which the bytes so far would still meet the rate.
+                due = policy.grace + self.received / policy.min_rate - waited
                 if due < wait:
-                    wait = due
-                    self.too_slow = True
-                else:
-                    self.too_slow = False
+                    wait, self.too_slow = due, True
+            started = loop.time()
             try:
                 if wait <= 0:
                     raise TimeoutError
@@ -104,6 +105,7 @@ class RequestBody:
             except TimeoutError:
                 self.timed_out = True
                 raise _BodyAborted("request body timed out") from None
+            waited += loop.time() - started
             if message["type"] == "http.disconnect":
                 self.disconnected = True
                 raise _BodyAborted("client disconnected")

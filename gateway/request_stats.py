@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from shared.metrics import LATENCY, REQUESTS
 
@@ -31,6 +32,9 @@ class RequestStats:
         self.started_at = time.time()
         self.total = 0
         self.in_flight = 0
+        # The Prometheus children per label set, looked up once (labels() takes a lock).
+        self._counters: dict[tuple[str, str, str], Any] = {}
+        self._latencies: dict[tuple[str, str], Any] = {}
 
     def record(self, method: str, route: str, status: int, duration: float) -> None:
         """One finished request (``route`` is the table's template, never the raw path)."""
@@ -46,8 +50,15 @@ class RequestStats:
             bucket.errors += 1
         bucket.duration += duration
         self.total += 1
-        REQUESTS.labels("gateway", method, route, str(status)).inc()
-        LATENCY.labels("gateway", method, route).observe(duration)
+        key = (method, route, str(status))
+        counter = self._counters.get(key)
+        if counter is None:
+            counter = self._counters[key] = REQUESTS.labels("gateway", *key)
+        counter.inc()
+        latency = self._latencies.get(key[:2])
+        if latency is None:
+            latency = self._latencies[key[:2]] = LATENCY.labels("gateway", method, route)
+        latency.observe(duration)
 
     def window(self, seconds: int) -> dict[str, float | int | None]:
         """Totals over the last ``seconds`` (at most the horizon)."""

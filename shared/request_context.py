@@ -10,7 +10,6 @@ import re
 import uuid
 from contextvars import ContextVar
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -54,10 +53,13 @@ class RequestIdMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         token = request_id_var.set(request_id)
 
+        header = (b"x-request-id", request_id.encode())
+
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers["X-Request-ID"] = request_id
+                # The only writer of a response's X-Request-ID (the gateway drops the
+                # services' own): appended, no scan of the headers.
+                message["headers"] = [*message.get("headers", ()), header]
             await send(message)
 
         try:

@@ -180,3 +180,40 @@ async def test_a_client_leaving_mid_upload_is_counted_499(
             break
         await asyncio.sleep(0.01)
     assert status == answered_499 + 1
+
+
+async def test_a_service_reading_slowly_does_not_make_the_client_too_slow(
+    start_gateway: StartGateway,
+    keyring: KeyRing,
+    raw_upstream: Callable[[Handler], Awaitable[RawUpstream]],
+) -> None:
+    """The minimum body rate charges the client only for the time the gateway waits on
+    it: a service that reads an upload slowly (backpressure) must not turn a fast
+    client into a 408."""
+
+    async def slow_reader(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _: int
+    ) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+        got = 0
+        while got < length:
+            got += len(await reader.read(65_536))
+            await asyncio.sleep(0.01)  # ~6 MB/s at most
+        writer.write(ok_response(b'{"received": %d}' % got))
+        await writer.drain()
+
+    upstream = await raw_upstream(slow_reader)
+    gateway = await start_gateway(
+        profile_internal_url=upstream.url,
+        client_body_min_rate_bytes=50_000_000,  # 50 MB/s: far above what the service reads
+        client_body_grace_seconds=0.2,
+    )
+    async with gateway.client() as client:
+        response = await client.post(
+            "/connect",
+            headers={"Authorization": f"Bearer {keyring.mint()}"},
+            content=b"u" * 16_000_000,  # more than the sockets' buffers hold
+        )
+    assert response.status_code == 200, response.text
+    assert response.json() == {"received": 16_000_000}
