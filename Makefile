@@ -15,10 +15,11 @@ PYTHON := $(shell for p in python3.11 python3.12 python3.13 python3.14 python3; 
 	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; assert sys.version_info >= (3, 11); print(sys.executable)' 2>/dev/null && break; \
 	done)
 
-.PHONY: help setup system-packages up test lint bench clean
+.PHONY: help setup system-packages up demo test lint bench clean
 
 help:
 	@echo "make up     run the whole platform in the foreground (Ctrl-C stops it)"
+	@echo "make demo   a demo account fed with sample data of every kind, and where to look"
 	@echo "make test   lint, then every test (real PostgreSQL, Redis and S3/SQS on loopback)"
 	@echo "make lint   ruff, ruff format --check, mypy --strict, import-linter"
 	@echo "make bench  the gateway benchmark"
@@ -44,10 +45,14 @@ system-packages:
 up: setup system-packages
 	$(BIN)/python -m deploy up
 
+# Starts the platform when nothing answers on QUARRY_PORT (else uses the running one).
+demo: setup system-packages
+	$(BIN)/python -m demo
+
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy shared services gateway deploy samples
+	$(BIN)/mypy shared services gateway deploy samples demo
 	$(BIN)/lint-imports
 
 test: lint system-packages

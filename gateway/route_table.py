@@ -185,7 +185,13 @@ ROUTES: tuple[Route, ...] = (
     _r(ANY, "/api/upload/", N, OPTIONAL, prefix=True),  # dataset results: /api/upload/{id}/...
     _r(POST, "/client/export/chats", N, REQUIRED, RateClass.EXPORT, timeout=Timeout.LONG),
     _r(GET, "/client/export/chats/download", N, REQUIRED, RateClass.EXPORT, timeout=Timeout.LONG),
+    # A kept export and the audit log are reads, not exports: the api rate class.
+    _r(GET, "/client/export/chats/{export_id}", N, REQUIRED),
+    _r(GET, "/client/export/chats/{export_id}/download", N, REQUIRED, timeout=Timeout.LONG),
+    _r(GET, "/client/export/audit", N, REQUIRED),
     _r(ANY, "/client/export/", N, REQUIRED, RateClass.EXPORT, timeout=Timeout.LONG, prefix=True),
+    _r(POST, "/client/chats", N, REQUIRED),  # chat-widget ingestion (API.md)
+    _r(POST, "/client/chats/batch", N, REQUIRED),
     _r(ANY, "/client/", N, OPTIONAL, prefix=True),  # chat ingestion (POST /client/chats), ...
     # --- profile ---
     _r(GET, "/profile/{username}", P, REQUIRED),

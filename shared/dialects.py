@@ -106,6 +106,8 @@ _PROFILE_DEFAULT_DETAILS = {
     "authentication_required": ("Provide either X-API-Key header or Authorization: Bearer <token>"),
     "invalid_token": ("Provide either X-API-Key header or Authorization: Bearer <token>"),
 }
+# The Export spec's own words for a request without credentials.
+_EXPORT_MESSAGES = {"authentication_required": "Authentication required"}
 _EXPORT_CODES = {
     "authentication_required": "unauthorized",
     "invalid_token": "unauthorized",
@@ -134,6 +136,8 @@ def render_error(error: QuarryError, dialect: Dialect, request_id: str | None) -
         body["detail"] = detail
     elif dialect is Dialect.EXPORT:
         body["error_code"] = _EXPORT_CODES.get(error.code, error.code)
+        if error.code in _EXPORT_MESSAGES and error.message == error.default_message:
+            body["message"] = _EXPORT_MESSAGES[error.code]
         if error.details is not None:
             body["details"] = error.details
     else:

@@ -23,11 +23,16 @@ class Permission(StrEnum):
     WRITE = "write"  # upload, change and delete them
     CONNECT = "connect"  # live comment sessions: /connect, /disconnect, the WebSocket
     EXPORT = "export"  # chat exports (/client/export/...)
+    # Posting chat-widget messages (POST /client/chats) and nothing else: the key a
+    # widget embeds in a web page, where anyone can read it.
+    CHAT = "chat"
     ADMIN = "admin"  # administration across tenants (cache clearing, other users' keys)
 
 
 # What each role may grant: a key of an account holds at most these.
-_MEMBER = frozenset({Permission.READ, Permission.WRITE, Permission.CONNECT, Permission.EXPORT})
+_MEMBER = frozenset(
+    {Permission.READ, Permission.WRITE, Permission.CONNECT, Permission.EXPORT, Permission.CHAT}
+)
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.USER: _MEMBER,
     Role.SERVICE: _MEMBER,

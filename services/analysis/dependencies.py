@@ -9,6 +9,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.analysis.service.chat_exports import ChatExportService, Requester
+from services.analysis.service.chats import ChatIngestion, Origin
 from services.analysis.service.datasets import DatasetResults, DatasetService, DatasetViewer
 from services.analysis.service.exports import ExportService, Viewer
 from services.analysis.service.runtime import AnalysisRuntime
@@ -18,7 +20,9 @@ from shared.database import session_scope
 from shared.errors import Unauthorized
 from shared.identity import Principal
 from shared.internal import check_internal_token
+from shared.net import client_ip
 from shared.principal import optional_principal
+from shared.request_context import current_request_id
 
 
 def get_runtime(request: Request) -> AnalysisRuntime:
@@ -113,3 +117,41 @@ DatasetViewerDep = Annotated[DatasetViewer, Depends(get_dataset_viewer)]
 
 def require_internal_token(request: Request, settings: SettingsDep) -> None:
     check_internal_token(request, settings.internal_token)
+
+
+# --- chat data and exports ---
+
+
+def get_chats(runtime: RuntimeDep, db: DbDep) -> ChatIngestion:
+    return ChatIngestion(db, runtime.geo, geo_wait=runtime.settings.geo_wait_seconds)
+
+
+ChatsDep = Annotated[ChatIngestion, Depends(get_chats)]
+
+
+def get_origin(request: Request, settings: SettingsDep) -> Origin:
+    """The caller's address as the gateway saw it (``X-Forwarded-For`` believed only
+    from a trusted proxy; the gateway proof removes it from anything else)."""
+    peer = request.client.host if request.client else None
+    return Origin(
+        ip=client_ip(peer, request.headers.get("x-forwarded-for"), settings.trusted_proxies),
+        user_agent=request.headers.get("user-agent"),
+        referrer=request.headers.get("referer"),
+    )
+
+
+OriginDep = Annotated[Origin, Depends(get_origin)]
+
+
+def get_chat_exports(runtime: RuntimeDep) -> ChatExportService:
+    return runtime.chat_exports
+
+
+ChatExportsDep = Annotated[ChatExportService, Depends(get_chat_exports)]
+
+
+def get_requester(principal: PrincipalDep) -> Requester:
+    return Requester.of(principal, current_request_id())
+
+
+RequesterDep = Annotated[Requester, Depends(get_requester)]

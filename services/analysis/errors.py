@@ -42,3 +42,22 @@ class DatasetNotReady(Conflict):
 class DatasetDeletionUnavailable(ServiceUnavailable):
     code = "deletion_unavailable"
     default_message = "The upload could not be deleted now; nothing was removed, try again"
+
+
+class ExportFailed(ServiceUnavailable):
+    """The Export spec's ``export_failed``: the store failed; the reason in words, never
+    a trace."""
+
+    code = "export_failed"
+    default_message = "Failed to export chats"
+
+
+class ClientNotFound(NotFound):
+    """A user asked for another tenant's chats: as if that tenant did not exist."""
+
+    default_message = "Client not found"
+
+
+class ChatExportNotFound(NotFound):
+    code = "export_not_found"
+    default_message = "Export not found (it may have expired)"

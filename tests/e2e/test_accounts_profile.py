@@ -18,7 +18,16 @@ async def admin_headers(gw: httpx.AsyncClient, platform: RunningPlatform) -> dic
     body = response.json()
     assert body["token_type"] == "bearer"
     assert body["user"]["role"] == "admin"
-    assert set(body) == {"access_token", "token_type", "expires_in", "user", "refresh_token"}
+    # The Profile token fields, and the Files login's message beside them (one shared login).
+    assert set(body) == {
+        "access_token",
+        "token_type",
+        "expires_in",
+        "user",
+        "refresh_token",
+        "message",
+    }
+    assert body["message"] == "Login successful"
     return {"Authorization": f"Bearer {body['access_token']}"}
 
 

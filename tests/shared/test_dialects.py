@@ -53,7 +53,11 @@ def test_profile_429_carries_retry_after_limit_and_window() -> None:
 
 
 def test_export_dialect_maps_codes_to_the_documented_ones() -> None:
-    assert render_error(Unauthorized(), Dialect.EXPORT, None)["error_code"] == "unauthorized"
+    unauthorized = render_error(Unauthorized(), Dialect.EXPORT, None)
+    assert (unauthorized["error_code"], unauthorized["message"]) == (
+        "unauthorized",
+        "Authentication required",
+    )
     bad = ValidationFailed("format must be one of [json, excel, both]")
     assert render_error(bad, Dialect.EXPORT, None)["error_code"] == "invalid_request"
 

@@ -2,6 +2,13 @@
 
 from fastapi import APIRouter
 
-from services.analysis.routes import datasets, internal, skype, webhooks
+from services.analysis.routes import chat_exports, chats, datasets, internal, skype, webhooks
 
-ROUTERS: list[APIRouter] = [skype.router, datasets.router, webhooks.router, internal.router]
+ROUTERS: list[APIRouter] = [
+    skype.router,
+    datasets.router,
+    chats.router,
+    chat_exports.router,
+    webhooks.router,
+    internal.router,
+]

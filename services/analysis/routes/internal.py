@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Depends
 
-from services.analysis.dependencies import DatasetsDep, require_internal_token
+from services.analysis.dependencies import ChatExportsDep, DatasetsDep, require_internal_token
 from services.analysis.service.datasets import now
 
 router = APIRouter(
@@ -33,3 +33,14 @@ async def expire_datasets(
     if payload and payload.get("now"):
         at = datetime.fromisoformat(str(payload["now"]))
     return {"removed": await datasets.expire(at)}
+
+
+@router.post("/chat-exports/expire")
+async def expire_chat_exports(
+    exports: ChatExportsDep, payload: dict[str, Any] | None = Body(None)
+) -> dict[str, Any]:
+    """Run the kept-export sweep now, as of ``{"now": "<ISO time>"}`` (default: now)."""
+    at = now()
+    if payload and payload.get("now"):
+        at = datetime.fromisoformat(str(payload["now"]))
+    return {"removed": await exports.expire(at)}

@@ -8,6 +8,8 @@ from typing import Any
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.analysis.service.chat_exports import ChatExportService
+from services.analysis.service.geo import GeoLocator
 from services.analysis.settings import AnalysisSettings
 from shared.tokens import TokenVerifier
 
@@ -19,3 +21,6 @@ class AnalysisRuntime:
     s3: Any
     http: httpx.AsyncClient
     verifier: TokenVerifier
+    # Chat data: offline geolocation, and the exports (kept files, the audit log).
+    geo: GeoLocator
+    chat_exports: ChatExportService

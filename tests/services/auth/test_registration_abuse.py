@@ -83,7 +83,15 @@ async def test_a_permission_outside_the_vocabulary_is_a_validation_error(
     assert response.json()["error"] == "VALIDATION_ERROR"
     schema = (await client.get("/openapi.json")).json()
     request = schema["components"]["schemas"]["ApiKeyRequest"]["properties"]["permissions"]
-    assert set(request["items"]["enum"]) == {"*", "read", "write", "connect", "export", "admin"}
+    assert set(request["items"]["enum"]) == {
+        "*",
+        "read",
+        "write",
+        "connect",
+        "export",
+        "chat",
+        "admin",
+    }
 
 
 async def test_a_stored_permission_the_role_lacks_is_not_honoured(
