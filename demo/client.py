@@ -4,6 +4,7 @@ commands that a person can paste."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shlex
 from collections.abc import Iterable, Mapping
@@ -16,6 +17,15 @@ KEY_HEADER = "X-API-Key"
 # Uploads wait for their processing (a Skype export answers once parsed).
 UPLOAD_TIMEOUT = httpx.Timeout(180.0, connect=10.0)
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+RATE_LIMIT_RETRIES = 3
+MAX_RETRY_AFTER = 30.0
+
+
+def _retry_after(response: httpx.Response) -> float:
+    try:
+        return min(max(float(response.headers.get("Retry-After", "1")), 0.1), MAX_RETRY_AFTER)
+    except ValueError:
+        return 1.0
 
 
 class PlatformError(Exception):
@@ -88,9 +98,16 @@ class Platform:
         sent = dict(headers or {})
         if authenticated and self.api_key and "Authorization" not in sent:
             sent[KEY_HEADER] = self.api_key
-        response = await self._http.request(
-            method, path, headers=sent, timeout=timeout or DEFAULT_TIMEOUT, **kwargs
-        )
+        # A rate limit answers when to come back; a file being uploaded cannot be resent.
+        retries = 0 if "files" in kwargs else RATE_LIMIT_RETRIES
+        while True:
+            response = await self._http.request(
+                method, path, headers=sent, timeout=timeout or DEFAULT_TIMEOUT, **kwargs
+            )
+            if response.status_code != 429 or retries == 0:
+                break
+            retries -= 1
+            await asyncio.sleep(_retry_after(response))
         if response.status_code not in tuple(expect):
             raise PlatformError(method, path, response.status_code, error_reason(response))
         return response

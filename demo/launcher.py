@@ -3,11 +3,12 @@ command ``make up`` runs) as a child process whose console is this terminal's.
 
 The child runs in a session of its own, so Ctrl-C reaches the demo alone, which then
 stops the platform exactly as ``make up`` does on Ctrl-C (one SIGINT); if the demo dies
-without that chance, the kernel sends the child SIGTERM (``PR_SET_PDEATHSIG``)."""
+without that chance, the kernel sends the child SIGTERM: it is started through the
+launcher's own exec guard (``deploy/child_guard.py``, run as a program, not imported),
+which sets the parent-death signal before ``exec``."""
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import subprocess
@@ -20,7 +21,7 @@ import httpx
 REPO = Path(__file__).resolve().parent.parent
 START_SECONDS = 300.0  # a cold start on a loaded machine (migrations, LibreOffice probe)
 STOP_SECONDS = 60.0
-_PR_SET_PDEATHSIG = 1
+GUARD = REPO / "deploy" / "child_guard.py"
 
 
 class LaunchFailed(Exception):
@@ -43,12 +44,6 @@ def healthy(url: str) -> bool:
         return False
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
 def wait_healthy(url: str, timeout: float, process: subprocess.Popen[bytes] | None = None) -> None:
     """Until ``/api/health`` says 200; :class:`LaunchFailed` when ``process`` (the platform
     being started) exits first or after ``timeout`` seconds."""
@@ -66,12 +61,13 @@ class StartedPlatform:
     """``python -m deploy up`` in the foreground of this terminal."""
 
     def __init__(self, env: dict[str, str]) -> None:
+        # Spawned from the main thread: the parent-death signal is tied to it.
+        guard = [sys.executable, "-I", "-S", str(GUARD), str(int(signal.SIGTERM))]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "deploy", "up"],
+            [*guard, str(os.getpid()), "-", "-", "--", sys.executable, "-m", "deploy", "up"],
             cwd=REPO,
             env=env,
             start_new_session=True,
-            preexec_fn=_die_with_parent,  # no threads exist yet in the demo
         )
 
     def wait_healthy(self, url: str, timeout: float = START_SECONDS) -> None:

@@ -21,7 +21,7 @@ from demo.summary import Look, Section, Skipped
 NEEDS = ("POST /connect", "GET /sessions/{session_id}/comments")
 SESSION_ID = "quarry-demo"
 STREAMER = "replay_demo"
-ENOUGH = 5  # comments seen before the demo moves on (the stream goes on without it)
+ENOUGH = 3  # comments seen before the demo moves on (the stream goes on without it)
 READ_SECONDS = 20.0
 
 

@@ -468,7 +468,9 @@ _CHAT_COLUMNS = {
 _SKYPE_COLUMNS = {
     "extent": f"s.sent_at AS ts, {_SKYPE_ID} AS id",
     "full": (
-        f"{_SKYPE_ID} AS id, s.sender_name AS from_name, s.content AS message, "
+        # Skype often leaves a sender's display name out: the sender's Skype id then.
+        f"{_SKYPE_ID} AS id, COALESCE(s.sender_name, s.sender_id) AS from_name, "
+        "s.content AS message, "
         "NULL::text AS reply, s.sent_at AS ts, s.conversation_id, NULL::integer AS token_cost, "
         "NULL::text AS user_ip, NULL::text AS user_agent, NULL::text AS referrer, "
         "NULL::text AS session_id, false AS is_embed_user, NULL::text AS country, "

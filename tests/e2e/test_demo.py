@@ -288,6 +288,28 @@ def test_every_printed_command_answers_as_printed(
     assert answer("/files/parse-file")["count"] > 0
     assert answer("/sessions/quarry-demo/comments")["comments"]
     assert "websocket" in checked
+    if {"POST /client/chats", "GET /client/export/chats/download"} <= _offered(platform):
+        _check_chat_exports(shell.workdir)
+
+
+def _check_chat_exports(workdir: Path) -> None:
+    """The chat exports hold the 60 widget messages (beside the Skype export's); the
+    session's gateway trusts its loopback proxy, so they come from their sample
+    addresses, geolocated."""
+    from openpyxl import load_workbook
+
+    export = json.loads((workdir / "quarry-demo-chats.json").read_text())
+    total = export["export_info"]["total_records"]
+    assert total == len(export["messages"])
+    widget = [m for m in export["messages"] if m["conversation_id"].startswith("demo_")]
+    assert len(widget) == 60
+    countries = {(m.get("geo_data") or {}).get("country_code") for m in widget}
+    assert {"GB", "US", "FR"} <= countries, countries
+    workbook = load_workbook(workdir / "quarry-demo-chats.xlsx", read_only=True)
+    assert workbook.sheetnames == ["Chat Messages", "Summary"]
+    rows = sum(1 for _ in workbook["Chat Messages"].iter_rows(values_only=True))
+    assert rows == total + 1  # and the header row
+    workbook.close()
 
 
 def _listing(platform: RunningPlatform, key: str, path: str) -> Any:

@@ -243,9 +243,10 @@ class ChatExportService:
     # --- the export ---
 
     async def prepare(
-        self, requester: Requester, params: ExportParams, action: str
+        self, requester: Requester, params: ExportParams, action: str, scope: Scope | None = None
     ) -> PreparedExport:
-        scope = await self.scope(requester, params, action)
+        if scope is None:
+            scope = await self.scope(requester, params, action)
         audit_id = await self._audit(requester, action, params, outcome="started")
         session = self.sessions()
         try:
@@ -299,8 +300,13 @@ class ChatExportService:
 
     async def create(self, requester: Requester, params: ExportParams) -> dict[str, Any]:
         """``POST /client/export/chats``: the file made into S3 and kept for a while."""
-        await self._ensure_bucket()
-        prepared = await self.prepare(requester, params, "post")
+        scope = await self.scope(requester, params, "post")
+        try:
+            await self._ensure_bucket()
+        except ExportFailed as exc:
+            await self._audit(requester, "post", params, outcome="failed", error=exc.message)
+            raise
+        prepared = await self.prepare(requester, params, "post", scope)
         export_id = uuid.uuid4()
         now = datetime.now(UTC)
         scope_client = prepared.info["client_id"]

@@ -7,13 +7,14 @@ from __future__ import annotations
 import io
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 import pytest
 import pytest_asyncio
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -22,10 +23,11 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from services.analysis.errors import ClientNotFound, ExportFailed
-from services.analysis.models import ChatMessage, SkypeExport, SkypeMessage
+from services.analysis.models import ChatExport, ChatMessage, SkypeExport, SkypeMessage
 from services.analysis.service.chat_exports import ChatExportService, Requester
 from services.analysis.service.export_params import parse_export_params
 from services.analysis.settings import AnalysisSettings
+from shared.aws import open_s3
 from shared.database import session_factory
 from shared.errors import Forbidden
 
@@ -244,3 +246,85 @@ async def test_a_failing_database_is_export_failed(analysis_settings: AnalysisSe
         assert caught.value.status_code == 503
     finally:
         await dead.dispose()
+
+
+async def test_a_failing_file_store_is_export_failed(
+    sessions: async_sessionmaker[AsyncSession], analysis_settings: AnalysisSettings, tenant: str
+) -> None:
+    dead = analysis_settings.model_copy(update={"s3_endpoint_url": "http://127.0.0.1:9"})
+    async with AsyncExitStack() as stack:
+        svc = service(sessions, dead, await open_s3(stack, dead))
+        params = parse_export_params({"format": "both"}, max_limit=1000)
+        with pytest.raises(ExportFailed) as caught:
+            await svc.create(requester(tenant), params)
+    assert caught.value.message == "Failed to export chats: the file store is unavailable"
+    # The live store, and the file is made and kept.
+    async with AsyncExitStack() as stack:
+        svc = service(sessions, analysis_settings, await open_s3(stack, analysis_settings))
+        made = await svc.create(requester(tenant), params)
+        assert made["record_count"] == 15
+        kept = await svc.download_kept(requester(tenant), made["export_id"])
+        data = b"".join([piece async for piece in kept.body])
+    assert len(data) == made["file_size"]
+    entries = await svc.audit_log(
+        requester("admins", admin=True),
+        limit=5,
+        offset=0,
+        user_id=requester(tenant).user_id,
+        client_id=None,
+        outcome=None,
+    )
+    assert [(e["action"], e["outcome"]) for e in entries[:3]] == [
+        ("download_kept", "completed"),
+        ("post", "completed"),
+        ("post", "failed"),
+    ]
+    assert entries[2]["error"] == "Failed to export chats: the file store is unavailable"
+
+
+class RefusingPuts:
+    """The real S3 client, except that writing an object fails (a store that breaks
+    while the export is being written)."""
+
+    def __init__(self, s3: Any) -> None:
+        self._s3 = s3
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._s3, name)
+
+    async def put_object(self, **_: Any) -> None:
+        raise ConnectionError("the store went away")
+
+    async def create_multipart_upload(self, **_: Any) -> None:
+        raise ConnectionError("the store went away")
+
+
+async def test_a_store_failing_mid_export_keeps_nothing(
+    sessions: async_sessionmaker[AsyncSession], analysis_settings: AnalysisSettings, tenant: str
+) -> None:
+    async with AsyncExitStack() as stack:
+        s3 = await open_s3(stack, analysis_settings)
+        svc = service(sessions, analysis_settings, RefusingPuts(s3))
+        params = parse_export_params({"format": "json"}, max_limit=1000)
+        with pytest.raises(ExportFailed) as caught:
+            await svc.create(requester(tenant), params)
+        assert caught.value.message == "Failed to export chats: the file store is unavailable"
+        entries = await svc.audit_log(
+            requester("admins", admin=True),
+            limit=1,
+            offset=0,
+            user_id=requester(tenant).user_id,
+            client_id=None,
+            outcome=None,
+        )
+    assert (entries[0]["outcome"], entries[0]["error"]) == (
+        "failed",
+        "Failed to export chats: the file store is unavailable",
+    )
+    async with sessions() as session:
+        rows = (
+            await session.scalars(
+                select(ChatExport).where(ChatExport.requested_by == requester(tenant).user_id)
+            )
+        ).all()
+    assert [row.status for row in rows] == ["failed"]
