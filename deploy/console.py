@@ -11,8 +11,12 @@ warnings yellow, and an exception's traceback follows its line, indented.
 
 The backing servers' own lines (PostgreSQL, Redis, SeaweedFS, moto) reach the
 console only from warnings up: their routine chatter stays in their log files.
-Access lines (moto's request log) are dropped unless ``QUARRY_ACCESS_LOG=1``;
-``QUARRY_CONSOLE_LEVEL`` (default ``info``) sets the lowest level shown.
+Access lines are dropped unless ``QUARRY_ACCESS_LOG=1``: moto's request log,
+uvicorn's (HTTP and WebSocket), and httpx's line per request between the services
+and the worker (``HTTP Request: POST .../webhooks/job.progress``). uvicorn's own
+life-cycle lines (started, waiting for shutdown, finished) count as debug: the
+launcher says when the platform is up and when it stopped. ``QUARRY_CONSOLE_LEVEL``
+(default ``info``) sets the lowest level shown. All of it stays in the log files.
 
 Until :meth:`Console.started` (the banner), only warnings and errors are shown, so
 the start-up banner comes last and is not scrolled away by start-up logs.
@@ -45,6 +49,12 @@ _GLOG = re.compile(r"^([IWEF])\d{4} ")  # SeaweedFS: I1201 09:22:37.188502 file.
 _POSTGRES = re.compile(r"\b(LOG|INFO|NOTICE|WARNING|ERROR|FATAL|PANIC):  ")
 _REDIS = re.compile(r"^\d+:[CMXS] .*? ([.\-*#]) ")
 _TROUBLE = re.compile(r"(?i)error|fail|can't|cannot|unable|denied|refused|corrupt")
+# A server's warning about the machine that a developer's platform cannot act on (it
+# stays in the server's log file): Redis on a host without memory overcommit.
+_HOST_ADVICE = re.compile(r"Memory overcommit must be enabled")
+# uvicorn's WebSocket handshake and connection lines (its log of WebSocket access).
+_WS_ACCESS = re.compile(r'"WebSocket [^"]*" \[(accepted|rejected)\]$|^connection (open|closed)$')
+_UVICORN = frozenset({"uvicorn", "uvicorn.error"})
 
 
 def _raw_level(line: str) -> int:
@@ -56,6 +66,8 @@ def _raw_level(line: str) -> int:
         return {"WARNING": 30, "ERROR": 40, "FATAL": 50, "PANIC": 50}.get(word, 20)
     if match := _REDIS.match(line):
         # Redis marks its start-up notices "#" too: only trouble counts as a warning.
+        if _HOST_ADVICE.search(line):
+            return 20
         return 30 if match.group(1) == "#" and _TROUBLE.search(line) else 20
     lowered = line.lower()
     if "traceback" in lowered or "error" in lowered or "exception" in lowered:
@@ -129,6 +141,11 @@ class Console:
         if event is None:
             return self._render_raw(process, line)
         level = LEVELS.get(str(event.get("level", "info")).lower(), 20)
+        if level < LEVELS["warning"] and _is_access(event):
+            if not self.access_log:
+                return None
+        elif level < LEVELS["warning"] and event.get("logger") in _UVICORN:
+            level = LEVELS["debug"]  # "Waiting for application shutdown." and the like
         if not self._shown(level):
             return None
         fields = "  ".join(
@@ -184,6 +201,16 @@ class Console:
                 out.write(json.dumps(record) + "\n")
         if number >= self.level:
             self.write(self._line(stamp.strftime("%H:%M:%S"), "launcher", number, message))
+
+
+def _is_access(event: Mapping[str, Any]) -> bool:
+    """A line per request: uvicorn's access log, its WebSocket handshakes, httpx's."""
+    logger, message = event.get("logger"), str(event.get("event", ""))
+    if logger == "uvicorn.access":
+        return True
+    if logger in ("httpx", "httpcore"):
+        return message.startswith("HTTP Request:")
+    return logger in _UVICORN and _WS_ACCESS.search(message) is not None
 
 
 def _parse(line: str) -> dict[str, Any] | None:

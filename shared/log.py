@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from typing import Any
 
@@ -16,6 +17,18 @@ def _add_request_id(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, An
     request_id = current_request_id()
     if request_id is not None:
         event_dict.setdefault("request_id", request_id)
+    return event_dict
+
+
+# A credential in a URL's query (the WebSocket routes take ``?api_key=``): uvicorn logs
+# the path with its query string, so every line's message is cleaned of them.
+_QUERY_SECRET = re.compile(r"(?i)([?&](?:api_key|access_token|token)=)[^&\s\"']+")
+
+
+def _redact_query_secrets(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    event = event_dict.get("event")
+    if isinstance(event, str) and "=" in event:
+        event_dict["event"] = _QUERY_SECRET.sub(r"\1***", event)
     return event_dict
 
 
@@ -37,6 +50,7 @@ def configure_logging(service: str, level: str = "INFO", *, json: bool = True) -
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _add_request_id,
+        _redact_query_secrets,
         lambda _, __, ed: {**ed, "service": service},
     ]
     structlog.configure(

@@ -132,3 +132,75 @@ def test_uvicorn_access_lines_come_back_with_the_setting(monkeypatch: pytest.Mon
         logging.getLogger().handlers[:] = before[0]
         logging.getLogger().setLevel(before[1])
         access.setLevel(before[2])
+
+
+def test_the_services_requests_to_each_other_are_access_noise() -> None:
+    httpx_line = event(
+        logger="httpx",
+        event='HTTP Request: POST http://127.0.0.1:59227/webhooks/job.progress "HTTP/1.1 200 OK"',
+    )
+    quiet, _ = console(colour=False)
+    assert quiet.render("worker", httpx_line) is None
+    loud, _ = console(colour=False, access_log=True)
+    assert "webhooks/job.progress" in (loud.render("worker", httpx_line) or "")
+    # An httpx warning is not access noise.
+    warning = event(logger="httpx", level="warning", event="HTTP Request: retrying")
+    assert quiet.render("worker", warning) is not None
+
+
+def test_websocket_handshakes_are_access_noise_the_app_events_are_not() -> None:
+    lines = [
+        event(
+            logger="uvicorn.error",
+            event='127.0.0.1:39760 - "WebSocket /ws/comments/quarry-demo?api_key=***" [accepted]',
+        ),
+        event(logger="uvicorn.error", event="connection open"),
+        event(logger="uvicorn.error", event="connection closed"),
+    ]
+    quiet, _ = console(colour=False)
+    assert [quiet.render("gateway", line) for line in lines] == [None, None, None]
+    loud, _ = console(colour=False, access_log=True)
+    assert all(loud.render("gateway", line) for line in lines)
+    assert quiet.render("profile", event(logger="profile.live", event="connection open"))
+
+
+def test_uvicorn_life_cycle_lines_are_debug_its_errors_show() -> None:
+    chatter = event(logger="uvicorn.error", event="Waiting for application shutdown.")
+    made, _ = console(colour=False)
+    assert made.render("auth", chatter) is None
+    debug, _ = console(colour=False, level=10)
+    assert "DEBUG  Waiting for application shutdown." in (debug.render("auth", chatter) or "")
+    failure = event(logger="uvicorn.error", level="error", event="Exception in ASGI application")
+    assert "ERROR" in (made.render("auth", failure) or "")
+
+
+def test_advice_about_the_host_is_not_a_warning() -> None:
+    made, _ = console(colour=False)
+    advice = (
+        "23981:M 01 Dec 2026 12:40:07.058 # WARNING Memory overcommit must be enabled! Without"
+        " it, a background save or replication may fail under low memory condition."
+    )
+    assert made.render("redis", advice) is None
+    trouble = "23981:M 01 Dec 2026 12:40:07.058 # WARNING: unable to write the AOF file"
+    assert "WARN" in (made.render("redis", trouble) or "")
+
+
+def test_a_key_in_a_logged_url_is_masked(capsys: pytest.CaptureFixture[str]) -> None:
+    root = logging.getLogger()
+    before = (root.handlers[:], root.level)
+    try:
+        configure_logging("gateway")
+        logging.getLogger("uvicorn.error").info(
+            '%s - "WebSocket %s" [accepted]',
+            "127.0.0.1:1",
+            "/ws/comments/s?api_key=pk_secret_value&x=1",
+        )
+        logging.getLogger("uvicorn.error").info("GET /a?token=abc.def")
+    finally:
+        root.handlers[:] = before[0]
+        root.setLevel(before[1])
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [line["event"] for line in lines] == [
+        '127.0.0.1:1 - "WebSocket /ws/comments/s?api_key=***&x=1" [accepted]',
+        "GET /a?token=***",
+    ]

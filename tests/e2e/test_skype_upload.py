@@ -119,3 +119,28 @@ async def test_webhooks_are_not_routed_and_refuse_unsigned_calls(
             headers={"X-Quarry-Signature": "t=1,v1=00", "X-Quarry-Event-Id": "e1"},
         )
         assert forged.status_code == 401
+
+
+async def test_a_declared_body_above_the_hard_maximum_is_refused_before_it_is_sent(
+    platform: object, gateway_client: httpx.AsyncClient
+) -> None:
+    """413 from the gateway on the headers alone (Content-Length above 1 GiB): nothing
+    of the body is read."""
+    import asyncio
+    from urllib.parse import urlsplit
+
+    user = await register_skype_user(gateway_client)
+    gateway = urlsplit(platform.gateway_url)  # type: ignore[attr-defined]
+    reader, writer = await asyncio.open_connection(gateway.hostname, gateway.port)
+    try:
+        writer.write(
+            b"POST /api/upload HTTP/1.1\r\nHost: quarry\r\n"
+            + f"X-API-Key: {user.api_key}\r\nX-Forwarded-For: {user.ip}\r\n".encode()
+            + b"Content-Type: multipart/form-data; boundary=x\r\n"
+            + f"Content-Length: {2 * 1024**3}\r\n\r\n".encode()
+        )
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+    finally:
+        writer.close()
+    assert head.startswith(b"HTTP/1.1 413"), head

@@ -87,28 +87,43 @@ def csv_writer(out: IO[str]) -> Any:
 
 
 def message_row(export_id: int, seq: int, client_id: str | None, message: Any) -> tuple[Any, ...]:
-    """One row of :data:`MESSAGE_COLUMNS` for a ``SkypeMessage``."""
+    """One row of :data:`MESSAGE_COLUMNS` for a ``SkypeMessage``.
+
+    The hot loop of a Skype load (once per message): the helpers above are inlined.
+    """
+    nul = "\x00"
+    conversation_id = message.conversation_id
+    message_id = message.message_id
+    sender_id = message.sender_id
+    sender_name = message.sender_name or None
+    raw_type = message.raw_type
+    text = message.text
+    media_name = message.media_name or None
+    quote_of = message.quote_of or None
+    edit_of = message.edit_of or None
+    edited_at = message.edited_at
+    mentions = message.mentions
     return (
         export_id,
         seq,
         client_id,
-        clean(message.conversation_id),
-        clean(message.message_id),
-        clean(message.sender_id),
-        optional(message.sender_name),
+        conversation_id.replace(nul, "") if nul in conversation_id else conversation_id,
+        message_id.replace(nul, "") if nul in message_id else message_id,
+        sender_id.replace(nul, "") if nul in sender_id else sender_id,
+        sender_name.replace(nul, "") if sender_name and nul in sender_name else sender_name,
         message.sent_at.isoformat(),
-        timestamp(message.edited_at),
+        edited_at.isoformat() if edited_at is not None else None,
         message.category,
-        clean(message.raw_type),
-        clean(message.text),
+        raw_type.replace(nul, "") if nul in raw_type else raw_type,
+        text.replace(nul, "") if nul in text else text,
         "t" if message.deleted else "f",
         message.call_duration_s,
         message.call_event,
-        optional(message.media_name),
+        media_name.replace(nul, "") if media_name and nul in media_name else media_name,
         message.media_size,
-        optional(message.quote_of),
-        optional(getattr(message, "edit_of", None)),
-        array_literal(message.mentions) if message.mentions else None,
+        quote_of.replace(nul, "") if quote_of and nul in quote_of else quote_of,
+        edit_of.replace(nul, "") if edit_of and nul in edit_of else edit_of,
+        array_literal(mentions) if mentions else None,
     )
 
 

@@ -51,4 +51,4 @@ class WorkerSettings(CommonSettings):
     shutdown_grace_seconds: float = Field(10.0, ge=0)
 
     # Skype exports: messages per bulk-load chunk (one COPY, one S3 artifact, each).
-    skype_chunk_messages: int = Field(100_000, ge=100)
+    skype_chunk_messages: int = Field(25_000, ge=100)
