@@ -51,8 +51,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from gateway.breaker import CircuitBreaker
 from gateway.rate_limit_script import SLIDING_WINDOW_SCRIPT
@@ -60,6 +58,7 @@ from gateway.route_table import RateClass
 from gateway.settings import GatewaySettings
 from shared.errors import RateLimited, ServiceUnavailable
 from shared.log import get_logger
+from shared.redis_retry import reconnect_once
 
 log = get_logger("gateway.rate_limit")
 
@@ -147,7 +146,9 @@ class GatewayRateLimiter:
             timeout=timeout,
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 0),
+            # A dead pooled connection (Redis restarted) is replaced at once, not
+            # counted as an outage that opens the breaker.
+            retry=reconnect_once(),
             health_check_interval=30,
         )
         self._redis = Redis(connection_pool=self._pool)

@@ -14,6 +14,7 @@ from sqlalchemy.pool import QueuePool
 
 from shared.aws import open_s3, open_sqs
 from shared.database import create_engine, ping, session_factory
+from shared.redis_retry import reconnect_once
 from shared.settings import CommonSettings
 
 
@@ -39,12 +40,14 @@ async def open_database(
 
 
 def create_redis(url: str) -> Redis:
-    """A pooled Redis client whose calls fail within seconds when Redis is gone."""
+    """A pooled Redis client whose calls fail within seconds when Redis is gone, and
+    that reconnects by itself once it is back (:func:`reconnect_once`)."""
     return Redis.from_url(
         url,
         socket_timeout=2.0,
         socket_connect_timeout=2.0,
         health_check_interval=30,
+        retry=reconnect_once(),
     )
 
 

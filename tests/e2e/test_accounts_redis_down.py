@@ -26,7 +26,7 @@ from deploy.backing import BackingServices
 from deploy.platform import RunningPlatform, start_platform
 from shared.database import async_url
 from shared.revocation import REVOKED_KEY
-from tests.redis_process import RedisProcess
+from tests.support.redis_process import RedisProcess
 
 PASSWORD = "Str0ng_Pass!"
 
@@ -49,9 +49,15 @@ class OwnPlatform:
 @pytest.fixture(scope="module")
 def own_platform(
     backing: BackingServices,
+    platform: RunningPlatform,
     platform_env: dict[str, str],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[OwnPlatform]:
+    """Auth and the gateway of this module's own (the tests call auth's routes only);
+    the gateway's other services are the session platform's. No worker: one here would
+    consume the session's job queue, and a worker stopped in the middle of a long poll
+    leaves SQS a receive that swallows the next job message for the visibility timeout
+    (the session's next dataset job waited for ingest's re-send, 120 s, in CI)."""
     redis = RedisProcess(tmp_path_factory.mktemp("redis"))
     redis.start()
     name = f"redis_down_{uuid.uuid4().hex[:10]}"
@@ -66,7 +72,17 @@ def own_platform(
         service_database_urls={},
     )
     try:
-        with start_platform(tmp_path_factory.mktemp("platform"), own, extra_env=platform_env) as p:
+        others = {
+            f"GATEWAY_{name.upper()}_INTERNAL_URL": platform.service_urls[name]
+            for name in ("ingest", "analysis", "profile")
+        }
+        env = {**platform_env, "GATEWAY_REQUIRE_WORKER": "false", **others}
+        with start_platform(
+            tmp_path_factory.mktemp("platform"),
+            own,
+            extra_env=env,
+            only=("auth-migrate", "auth", "gateway"),
+        ) as p:
             yield OwnPlatform(p, redis)
     finally:
         redis.kill()

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from deploy.backing import BackingServices
 from deploy.platform import RunningPlatform, start_platform
 from shared.database import async_url
-from tests.gateway.redis_process import RedisProcess
+from tests.support.redis_process import RedisProcess
 
 PASSWORD = "Str0ng_Pass!"
 

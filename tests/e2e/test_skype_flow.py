@@ -14,6 +14,7 @@ import pytest
 
 from samples.skype import write_export
 from tests.e2e.skype_helpers import register_skype_user, upload, wait_for_task
+from tests.support.polling import poll_json
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +124,8 @@ async def test_an_async_export_reports_progress_that_moves(
     seen: list[int] = []
     deadline = time.monotonic() + 180
     while True:
-        status = (await gateway_client.get(f"/api/status/{task_id}", headers=user.headers)).json()
+        url = f"/api/status/{task_id}"
+        status = await poll_json(gateway_client, url, deadline=deadline, headers=user.headers)
         seen.append(status["progress"])
         if status["status"] in ("completed", "failed"):
             break

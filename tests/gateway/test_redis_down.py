@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.gateway.conftest import StartGateway, Upstreams
-from tests.gateway.redis_process import RedisProcess
 from tests.gateway.support import KeyRing
+from tests.support.redis_process import RedisProcess
 
 
 @pytest.fixture
@@ -133,3 +133,25 @@ async def test_a_revocation_made_while_redis_is_down_still_reaches_the_gateway(
         cache = detailed["components"]["credential_cache"]
     assert cache["status"] == "healthy"
     assert cache["revocations"] == "polling auth"
+
+
+async def test_a_redis_restart_costs_no_request(
+    start_gateway: StartGateway, own_redis: RedisProcess, keyring: KeyRing
+) -> None:
+    """Redis killed and started again between two bursts: the limiter's pooled
+    connections all died with it, yet no request after the restart is degraded (the
+    fail-closed login would answer 503) and the breaker never opens."""
+    gateway = await start_gateway(redis_url=own_redis.url, rate_limit_breaker_seconds=600)
+    breaker = gateway.app.runtime.limiter.breaker
+    headers = {"Authorization": f"Bearer {keyring.mint()}"}
+    async with gateway.client() as client:
+        burst = [client.get("/sessions", headers=headers) for _ in range(8)]
+        assert [r.status_code for r in await asyncio.gather(*burst)] == [200] * 8
+        own_redis.kill()
+        own_redis.start()
+        logins = await asyncio.gather(*(client.post("/auth/login", json={}) for _ in range(8)))
+        assert [r.status_code for r in logins] == [200] * 8, logins[0].text
+        assert all("x-ratelimit-remaining" in r.headers for r in logins)
+        health = await client.get("/api/health")
+    assert (breaker.stats.failures, breaker.state) == (0, "closed")
+    assert health.json()["components"]["redis"]["status"] == "healthy", health.text

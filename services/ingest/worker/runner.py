@@ -21,6 +21,7 @@ from services.ingest.worker.webhooks import WebhookClient
 from shared.aws import open_s3, open_sqs
 from shared.backoff import Backoff
 from shared.log import configure_logging, get_logger
+from shared.redis_retry import reconnect_once
 
 log = get_logger("services.ingest.worker")
 # 0.5, 1, 2, 4, then 5 s (jittered down to half): at most about a minute in all.
@@ -63,7 +64,12 @@ async def run(settings: WorkerSettings) -> None:
                 limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
             )
         )
-        redis = Redis.from_url(settings.redis_url, socket_timeout=5.0, socket_connect_timeout=5.0)
+        redis = Redis.from_url(
+            settings.redis_url,
+            socket_timeout=5.0,
+            socket_connect_timeout=5.0,
+            retry=reconnect_once(),  # a Redis restart leaves no dead pooled connection
+        )
         stack.push_async_callback(redis.aclose)
         await stack.enter_async_context(running_documents(redis))
         queues = await declare_with_retry(sqs, settings)

@@ -34,7 +34,7 @@ from services.auth.settings import AuthSettings
 from shared.database import async_url
 from shared.migrations import upgrade
 from shared.proof import proof_headers
-from tests.redis_process import RedisProcess
+from tests.support.redis_process import RedisProcess
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "services" / "auth" / "migrations"
 INTERNAL_TOKEN = "test-internal-token-" + "x" * 16

@@ -22,7 +22,6 @@ from redis.asyncio import Redis
 
 from services.auth.app import create_app
 from shared.revocation import REVOKED_KEY
-from tests.redis_process import RedisProcess
 from tests.services.auth.conftest import (
     INTERNAL_TOKEN,
     AuthDriver,
@@ -31,6 +30,7 @@ from tests.services.auth.conftest import (
     make_settings,
     new_account,
 )
+from tests.support.redis_process import RedisProcess
 
 INTERNAL = {"X-Internal-Token": INTERNAL_TOKEN}
 
