@@ -20,6 +20,7 @@ import pytest
 from deploy.platform import RunningPlatform
 from samples import datasets as samples
 from tests.e2e.accounts_helpers import other_ip
+from tests.support.polling import poll_json
 
 PROFILE_TIMEOUT = 240.0  # seconds: a loaded CI machine, a cold worker
 
@@ -68,13 +69,9 @@ async def wait_profiled(
 ) -> dict[str, Any]:
     deadline = time.monotonic() + PROFILE_TIMEOUT
     while True:
-        response = await gw.get(f"/api/upload/{upload_id}/{query}", headers=headers)
-        if response.status_code == 429:  # a slow worker outlasts the read budget: wait it out
-            assert time.monotonic() < deadline, f"not profiled within {PROFILE_TIMEOUT} s"
-            await asyncio.sleep(float(response.headers["Retry-After"]))
-            continue
-        assert response.status_code == 200, response.text
-        body: dict[str, Any] = response.json()
+        # A slow worker may outlast the read budget (100 a minute): a 429 is waited out.
+        url = f"/api/upload/{upload_id}/{query}"
+        body = await poll_json(gw, url, deadline=deadline, headers=headers)
         if body["status"] in ("completed", "failed"):
             return body
         assert body["status"] == "processing"

@@ -5,6 +5,7 @@ list, deletion, and tenancy (another tenant's ids are 404 everywhere)."""
 from __future__ import annotations
 
 import asyncio
+import html
 import time
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 
 from samples.skype import write_export
 from tests.e2e.skype_helpers import register_skype_user, upload, wait_for_task
+from tests.support.polling import poll_json
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +40,34 @@ def check_analysis(analysis: dict[str, Any], truth: dict[str, Any]) -> None:
     top = [(c["name"], c["message_count"]) for c in analysis["top_contacts"][:3]]
     expected = [(c["name"], c["message_count"]) for c in truth["top_contacts"][:3]]
     assert top == expected
+    # Beyond the spec, as served through the gateway: contacts by their names (from the
+    # export itself), activity, types, calls, response times, words and emoji.
+    people = {c["id"]: c for c in analysis["contacts"]}
+    for identity, contact in truth["contacts"].items():
+        if contact["message_count"]:
+            assert people[identity]["name"] == contact["name"], identity
+            assert people[identity]["message_count"] == contact["message_count"], identity
+    conversations = {c["id"]: c for c in analysis["conversations"]}
+    for identity, conversation in truth["conversations"].items():
+        assert conversations[identity]["name"] == conversation["name"]
+        assert conversations[identity]["message_count"] == conversation["message_count"]
+    per_day = {d["date"]: d["count"] for d in analysis["messages_per_day"]}
+    assert per_day == truth["messages_per_day"]
+    assert analysis["hour_of_week"]["counts"] == truth["hour_of_week"]
+    assert analysis["busiest_days"] == truth["busiest_days"]
+    categories = analysis["message_types"]["categories"]
+    assert {k: v for k, v in categories.items() if v} == truth["categories"]
+    assert analysis["calls"]["total_duration_s"] == truth["calls"]["total_duration_s"]
+    got, want = analysis["response_times"], truth["response_times"]
+    assert got["replies"] == want["replies"]
+    assert got["median_s"] == pytest.approx(want["median_s"], abs=1e-3)
+    assert got["first_response"]["median_s"] == pytest.approx(
+        want["first_response"]["median_s"], abs=1e-3
+    )
+    words = {w["word"]: w["count"] for w in analysis["words"]["top"]}
+    for word, count in truth["planted_words"].items():
+        assert words[word] == count, word
+    assert {e["emoji"]: e["count"] for e in analysis["emoji"]["top"]} == truth["emoji"]
 
 
 async def test_a_small_export_is_processed_before_the_answer(
@@ -82,6 +112,14 @@ async def test_a_small_export_is_processed_before_the_answer(
     assert analysis.status_code == 200
     check_analysis(analysis.json(), truth)
 
+    # The report names the contacts as the export does (not by their Skype ids).
+    report = await gateway_client.get(f"/api/report/{export_id}", headers=user.headers)
+    assert report.status_code == 200
+    shown = html.unescape(report.text)
+    for contact in truth["top_contacts"][:3]:
+        assert contact["name"] in shown, contact
+        assert contact["name"] != contact["id"]
+
     exports = (await gateway_client.get("/api/exports", headers=user.headers)).json()
     assert [e["export_id"] for e in exports] == [export_id]
     assert exports[0]["message_count"] == truth["message_count"]  # rows in the database
@@ -123,7 +161,8 @@ async def test_an_async_export_reports_progress_that_moves(
     seen: list[int] = []
     deadline = time.monotonic() + 180
     while True:
-        status = (await gateway_client.get(f"/api/status/{task_id}", headers=user.headers)).json()
+        url = f"/api/status/{task_id}"
+        status = await poll_json(gateway_client, url, deadline=deadline, headers=user.headers)
         seen.append(status["progress"])
         if status["status"] in ("completed", "failed"):
             break
@@ -169,13 +208,13 @@ async def test_the_report_is_self_contained_and_escapes_user_content(
     assert report.status_code == 200, report.text
     assert report.headers["content-type"].startswith("text/html")
     assert "default-src 'none'" in report.headers["content-security-policy"]
-    html = report.text
-    lowered = html.lower()
+    page = report.text
+    lowered = page.lower()
     # Self-contained: nothing to fetch, nothing to run.
     for external in ("<script", "<link", 'src="http', "src='http", "url(http", "@import"):
         assert external not in lowered, external
     assert "<svg" in lowered  # charts are inline SVG
     # User content is there, as text.
-    assert "<script>alert(1)</script>" not in html
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "<img src=x" not in lowered
