@@ -1,17 +1,18 @@
 """Upload benchmark: a 1 GiB Skype upload streamed through the gateway into S3, beside a
 direct multipart PUT of the same bytes to the same object store, in one run.
 
-What runs (loopback only, stopped at the end): PostgreSQL, Redis and moto
-(``deploy.backing``), and the platform's processes (``deploy.platform``) without the
-worker (the job the upload creates is left pending: parsing is bench/skype_etl.py's
-business, and it must not compete for the cores while we measure).
+What runs (loopback only, stopped at the end): PostgreSQL, Redis, the object store
+(SeaweedFS) and moto for SQS (``deploy.backing``), and the platform's processes
+(``deploy.platform``) without the worker (the job the upload creates is left pending:
+parsing is bench/skype_etl.py's business, and it must not compete for the cores
+while we measure).
 
 Measured:
 - ``gateway_mb_per_s``: ``POST /api/upload?async=true`` (multipart, the file part
   streamed from a generator, never held in memory), from the first byte sent to the
   ``{"task_id"}`` answer (the object is complete in S3 and the job committed by then);
 - ``direct_s3_mb_per_s``: boto3 ``upload_fileobj`` of the same number of bytes to the
-  same moto, 8 MiB parts, 2 in flight (ingest's defaults);
+  same object store, 8 MiB parts, 2 in flight (ingest's defaults);
 - peak RSS of the gateway and ingest processes during the upload (sampled every 20 ms),
   and their RSS before it. Target (issue 9): under 100 MB each.
 

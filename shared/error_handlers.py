@@ -12,8 +12,15 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.backing_errors import RETRY_AFTER_SECONDS, unavailable_backend
 from shared.dialects import VALIDATION_STATUS, Dialect, dialect_for_path, render_error
-from shared.errors import NotFound, QuarryError, ValidationFailed, error_for_status
+from shared.errors import (
+    NotFound,
+    QuarryError,
+    ServiceUnavailable,
+    ValidationFailed,
+    error_for_status,
+)
 from shared.log import get_logger
 from shared.request_context import current_request_id
 
@@ -65,8 +72,21 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(err, request.url.path, status=exc.status_code)
 
 
+def unexpected_error(exc: BaseException) -> QuarryError:
+    """What the client is told of an exception no handler took: a 503 (retry later)
+    when a backing service is unreachable, the generic 500 otherwise."""
+    backend = unavailable_backend(exc)
+    if backend is None:
+        return QuarryError()
+    return ServiceUnavailable(
+        f"The {backend} is temporarily unavailable; try again shortly",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
 class UnhandledErrorMiddleware:
-    """Turns an unexpected exception into the generic 500 of the route's dialect.
+    """Turns an unexpected exception into the generic 500 of the route's dialect
+    (503 with ``Retry-After`` when a backing service is unreachable).
 
     It sits inside the request-id middleware (Starlette's own last-resort handler
     runs outside every middleware, where the request id is already gone), logs the
@@ -91,10 +111,16 @@ class UnhandledErrorMiddleware:
         try:
             await self.app(scope, receive, tracking_send)
         except Exception as exc:
-            log.error("unhandled_exception", path=scope.get("path"), exc_info=exc)
+            error = unexpected_error(exc)
+            if error.status_code == 503:
+                log.warning(
+                    "backing_service_unavailable", path=scope.get("path"), error=repr(exc)[:300]
+                )
+            else:
+                log.error("unhandled_exception", path=scope.get("path"), exc_info=exc)
             if started:
                 raise
-            response = error_response(QuarryError(), str(scope.get("path", "")))
+            response = error_response(error, str(scope.get("path", "")))
             await response(scope, receive, send)
 
 

@@ -288,11 +288,18 @@ class AnalysisRepository:
 
     async def chat_export_extent(self, selection: ChatSelection) -> tuple[int, Any, Any]:
         """(rows, first, last timestamp) of the selection."""
-        sql, args = selection_sql(selection, "extent")
         driver = await self._driver()
+        # First without the limit: no sort at all (the usual export takes every row).
+        sql, args = selection_sql(selection, "extent", limited=False)
         # Built from this module's constants and $n placeholders only (selection_sql).
         extent = f"SELECT count(*), min(ts), max(ts) FROM ({sql}) AS chosen"  # noqa: S608
         row = await driver.fetchrow(extent, *args)
+        if row[0] > selection.limit:
+            # The newest ``limit`` by time alone: ties at the cut share their time, so
+            # count, first and last are those of the export's own order (ts, id).
+            sql, args = selection_sql(selection, "extent", by_id=False)
+            extent = f"SELECT count(*), min(ts), max(ts) FROM ({sql}) AS chosen"  # noqa: S608
+            row = await driver.fetchrow(extent, *args)
         return int(row[0]), row[1], row[2]
 
     async def stream_chat_export(
@@ -510,9 +517,13 @@ SELECT
 """
 
 
-def selection_sql(selection: ChatSelection, columns: str) -> tuple[str, list[Any]]:
+def selection_sql(
+    selection: ChatSelection, columns: str, *, limited: bool = True, by_id: bool = True
+) -> tuple[str, list[Any]]:
     """The SQL of ``selection`` (newest first, ties by id) with ``columns`` ("extent",
-    "full" or "summary"), and its arguments."""
+    "full" or "summary"), and its arguments. ``limited=False``: every matching row, in
+    no order (for aggregates); ``by_id=False``: ties in time left unordered (a cheaper
+    sort when only the times matter)."""
     args: list[Any] = []
 
     def arg(value: Any) -> str:
@@ -539,19 +550,21 @@ def selection_sql(selection: ChatSelection, columns: str) -> tuple[str, list[Any
         p = arg(selection.before)
         chat_where.append(f"m.sent_at < {p}")
         skype_where.append(f"s.sent_at < {p}")
-    limit = arg(selection.limit)
+    cut = ""
+    if limited:
+        cut = f" ORDER BY ts DESC{', id DESC' if by_id else ''} LIMIT {arg(selection.limit)}"
     ip = "host(m.user_ip)" if selection.full_ip else _ANONYMISED_IP
     branches = [
-        _branch(_CHAT_COLUMNS[columns].format(ip=ip), chat[0], chat_where, limit),
+        _branch(_CHAT_COLUMNS[columns].format(ip=ip), chat[0], chat_where, cut),
     ]
     if selection.skype_exports:
         skype_where.append(f"s.export_id = ANY({arg(list(selection.skype_exports))}::bigint[])")
-        branches.append(_branch(_SKYPE_COLUMNS[columns], skype[0], skype_where, limit))
+        branches.append(_branch(_SKYPE_COLUMNS[columns], skype[0], skype_where, cut))
     union = " UNION ALL ".join(f"({b})" for b in branches)
     # Only this module's constants and $n placeholders: every value is an argument.
-    return f"SELECT * FROM ({union}) AS u ORDER BY ts DESC, id DESC LIMIT {limit}", args  # noqa: S608
+    return f"SELECT * FROM ({union}) AS u{cut}", args  # noqa: S608
 
 
-def _branch(columns: str, table: str, where: list[str], limit: str) -> str:
+def _branch(columns: str, table: str, where: list[str], cut: str) -> str:
     condition = f" WHERE {' AND '.join(where)}" if where else ""
-    return f"SELECT {columns} FROM {table}{condition} ORDER BY ts DESC, id DESC LIMIT {limit}"  # noqa: S608
+    return f"SELECT {columns} FROM {table}{condition}{cut}"  # noqa: S608

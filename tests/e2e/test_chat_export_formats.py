@@ -240,6 +240,10 @@ async def test_dates_conversation_and_limit(
         iso(s.sent_at) for s in tenant.samples[-1:-8:-1]
     ]
     assert newest["summary"]["total_messages"] == 7
+    assert newest["export_info"]["total_records"] == 7
+    assert newest["export_info"]["date_range"] == (
+        f"{tenant.samples[-7].sent_at.date()} to {tenant.samples[-1].sent_at.date()}"
+    )
 
 
 async def test_the_workbook_reads_back_typed(

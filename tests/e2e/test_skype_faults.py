@@ -6,6 +6,10 @@ queues, short timeouts), through the gateway:
 - SIGTERM mid-job: the worker releases the message and exits; the job completes;
 - a queue that lost the job's message (purged, or deleted as a restarted moto does):
   the outbox relay sends it again;
+- the object store unreachable (a cuttable link in front of it): an upload answers 503
+  and stores nothing; a worker that cannot download retries and completes once it is back;
+- the database unreachable mid-job: reads answer 503, the job completes with every
+  message stored once;
 - a message that keeps failing (analysis unreachable): the job fails with a human
   reason and the message is in the dead-letter queue.
 
@@ -26,6 +30,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -47,6 +52,7 @@ from samples.skype import write_export
 from services.ingest.worker.settings import WorkerSettings
 from shared.aws import open_sqs
 from shared.database import async_url
+from tests.e2e.cuttable import CuttableLink
 from tests.e2e.skype_helpers import SkypeUser, register_skype_user, upload
 
 VISIBILITY = 6
@@ -74,16 +80,38 @@ def fault_database(backing: BackingServices) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
+def store_link(backing: BackingServices) -> Iterator[CuttableLink]:
+    """The object store as the fault platform's processes reach it (cuttable)."""
+    target = urlsplit(backing.s3_endpoint_url)
+    link = CuttableLink(target.hostname or "127.0.0.1", target.port or 80)
+    yield link
+    link.close()
+
+
+@pytest.fixture(scope="module")
+def database_link(fault_database: str) -> Iterator[CuttableLink]:
+    """PostgreSQL as the fault platform's processes reach it (cuttable)."""
+    url = make_url(fault_database)
+    link = CuttableLink(url.host or "127.0.0.1", url.port or 5432)
+    yield link
+    link.close()
+
+
+@pytest.fixture(scope="module")
 def faults(
     backing: BackingServices,
     fault_database: str,
+    store_link: CuttableLink,
+    database_link: CuttableLink,
     platform_env: dict[str, str],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[RunningPlatform]:
     suffix = uuid.uuid4().hex[:8]
+    database = make_url(fault_database).set(host="127.0.0.1", port=database_link.port)
     env = {
         **platform_env,
-        "DATABASE_URL": fault_database,
+        "DATABASE_URL": database.render_as_string(hide_password=False),
+        "S3_ENDPOINT_URL": store_link.url_for(backing.s3_endpoint_url),
         "INGEST_JOBS_QUEUE": f"faults-{suffix}",
         "INGEST_DEAD_LETTER_QUEUE": f"faults-{suffix}-dead",
         "INGEST_VISIBILITY_TIMEOUT_SECONDS": str(VISIBILITY),
@@ -388,6 +416,95 @@ async def test_prefer_wait_returns_when_the_job_ends(
     )
     assert short.json()["status"] == "pending"
     replace_worker(faults, "worker-after-wait")
+
+
+async def test_the_object_store_away_during_an_upload_is_a_503_and_stores_nothing(
+    faults: RunningPlatform, client: httpx.AsyncClient, store_link: CuttableLink, tmp_path: Path
+) -> None:
+    path = tmp_path / "store-down.tar"
+    truth = write_export(path, 300, seed=31)
+    user = await register_skype_user(client, "store-down")
+    store_link.cut()
+    try:
+        refused = await upload(client, user, path.read_bytes())
+    finally:
+        store_link.restore()
+    assert refused.status_code == 503, refused.text
+    assert "object storage is temporarily unavailable" in refused.json()["error"]
+    assert refused.headers["retry-after"].isdigit()
+    assert (await client.get("/api/exports", headers=user.headers)).json() == []
+    # Back: the same upload goes through.
+    again = await upload(client, user, path.read_bytes())
+    assert again.status_code == 200, again.text
+    assert again.json()["message_count"] == truth.message_count
+
+
+async def test_the_object_store_away_for_the_worker_delays_the_job_then_it_completes(
+    faults: RunningPlatform, client: httpx.AsyncClient, store_link: CuttableLink, tmp_path: Path
+) -> None:
+    path = tmp_path / "store-later.tar"
+    truth = write_export(path, 500, seed=32)
+    user = await register_skype_user(client, "store-later")
+    the_worker(faults).stop()
+    task_id = (await upload(client, user, path.read_bytes(), params={"async": "true"})).json()[
+        "task_id"
+    ]
+    store_link.cut()
+    try:
+        replace_worker(faults, "worker-store-down")
+        retrying = await wait_status(
+            client,
+            user,
+            task_id,
+            lambda s: (
+                "retrying" in (s.get("message") or "") or s["status"] in ("completed", "failed")
+            ),
+            timeout=90,
+        )
+    finally:
+        store_link.restore()
+    assert retrying["status"] in ("pending", "running"), retrying
+    assert "retrying" in retrying["message"], retrying
+    final = await wait_status(
+        client, user, task_id, lambda s: s["status"] in ("completed", "failed"), timeout=120
+    )
+    assert final["status"] == "completed", final
+    analysis = (
+        await client.get(f"/api/analysis/{final['export_id']}", headers=user.headers)
+    ).json()
+    assert analysis["message_count"] == truth.message_count
+
+
+async def test_the_database_away_mid_job_is_a_503_then_the_job_completes_once(
+    faults: RunningPlatform,
+    client: httpx.AsyncClient,
+    database_link: CuttableLink,
+    slow_export: tuple[Path, int],
+    fault_database: str,
+) -> None:
+    path, messages = slow_export
+    user = await register_skype_user(client, "db-down")
+    task_id = (await upload(client, user, path.read_bytes(), params={"async": "true"})).json()[
+        "task_id"
+    ]
+    await wait_status(client, user, task_id, lambda s: s["progress"] >= 20)
+    database_link.cut()
+    try:
+        await asyncio.sleep(0.5)
+        during = await client.get("/api/exports", headers=user.headers)
+        await asyncio.sleep(2)
+    finally:
+        database_link.restore()
+    assert during.status_code == 503, during.text
+    assert "temporarily unavailable" in during.json()["error"], during.text
+    final = await wait_status(
+        client, user, task_id, lambda s: s["status"] in ("completed", "failed"), timeout=180
+    )
+    assert final["status"] == "completed", final
+    export_id = final["export_id"]
+    assert await stored_rows(fault_database, export_id) == (messages, messages)
+    exports = (await client.get("/api/exports", headers=user.headers)).json()
+    assert [e["message_count"] for e in exports if e["export_id"] == export_id] == [messages]
 
 
 # Last: it stops analysis for the rest of the module.

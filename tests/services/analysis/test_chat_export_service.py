@@ -188,6 +188,8 @@ async def test_filters_limit_and_ip_anonymisation(
         "message 20",
     ]
     assert newest["summary"]["total_messages"] == 5
+    # The limit cuts: export_info counts what is exported, not what matched.
+    assert newest["export_info"]["total_records"] == 5
     assert newest["messages"][4]["user_ip"] == "2a00:1450:4001::"  # last 80 bits zeroed
     assert newest["messages"][3]["user_ip"] is None
     window = await export_json(

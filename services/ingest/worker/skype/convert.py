@@ -56,6 +56,7 @@ _CALL_STATES: dict[str, CallEvent] = {
     "missed": "missed",
     "declined": "missed",
 }
+_PLAIN_TEXT_TYPES = frozenset(name for name, category in CATEGORIES.items() if category == "text")
 _fromisoformat = datetime.fromisoformat
 _new = tuple.__new__  # SkypeMessage without its Python-level __new__ (hot path)
 
@@ -133,20 +134,31 @@ class MessageConverter:
     # -- typed items (the common case) ----------------------------------------------------
 
     def wire(self, batch: list[WireMessage], state: ConversationState) -> list[SkypeMessage]:
+        """The hot loop: names bound to locals, the message total counted once per batch
+        (checked before any message of the batch is handed on), plain text (no markup,
+        no properties) built here, everything else through ``_message``."""
         out: list[SkypeMessage] = []
         append = out.append
         names = self.names
         senders = state.senders
         state_id = state.id
+        plain_types = _PLAIN_TEXT_TYPES
+        fromisoformat = _fromisoformat
+        utc = UTC
+        new = _new
+        cls = SkypeMessage
+        unescape = markup.unescape
+        message = self._message
+        counted = 0
         for item in batch:
             try:
-                sent_at = _fromisoformat(item.originalarrivaltime)  # type: ignore[arg-type]
+                sent_at = fromisoformat(item.originalarrivaltime)  # type: ignore[arg-type]
             except (TypeError, ValueError):
                 self._skip("without a readable time")
                 continue
             zone = sent_at.tzinfo
-            if zone is not UTC:  # "...Z" parses to UTC itself; others are made UTC
-                sent_at = sent_at.replace(tzinfo=UTC) if zone is None else sent_at.astimezone(UTC)
+            if zone is not utc:  # "...Z" parses to UTC itself; others are made UTC
+                sent_at = sent_at.replace(tzinfo=utc) if zone is None else sent_at.astimezone(utc)
             sender = item.sender
             if not sender:
                 self._skip("without a sender")
@@ -155,10 +167,10 @@ class MessageConverter:
             if message_id is None:
                 self._skip("without an id")
                 continue
+            counted += 1
             content = item.content or ""
             raw_type = item.messagetype or ""
             conversation_id = state_id or item.conversationid or "unknown"
-            self._count(state, 1)
             sender_name = item.displayName
             if sender_name:
                 if sender not in names:
@@ -167,18 +179,18 @@ class MessageConverter:
                 sender_name = names.get(sender)
             properties = item.properties
             if properties is None:
-                if "<" not in content and CATEGORIES.get(raw_type) == "text":
+                if raw_type in plain_types and "<" not in content:
                     senders[sender] = None
-                    if raw_type != "Text" and "&" in content:
-                        content = markup.unescape(content)
-                    append(_new(SkypeMessage, (
+                    if "&" in content and raw_type != "Text":
+                        content = unescape(content)
+                    append(new(cls, (
                         conversation_id, message_id, sender, sender_name, sent_at, raw_type,
                         "text", content.strip(), None, False, None, None, None, None, None, (),
                         None, (),
                     )))  # fmt: skip
                     continue
                 append(
-                    self._message(
+                    message(
                         state, conversation_id, message_id, sender, sender_name, sent_at,
                         raw_type, content, None, False, None,
                     )
@@ -191,11 +203,13 @@ class MessageConverter:
             if deleted:
                 content = ""
             append(
-                self._message(
+                message(
                     state, conversation_id, message_id, sender, sender_name, sent_at,
                     raw_type, content, edited_at, deleted, properties.call_log,
                 )
             )  # fmt: skip
+        if counted:
+            self._count(state, counted)
         return out
 
     # -- generic items (anything else) ----------------------------------------------------
