@@ -4,31 +4,44 @@ An exception raised because PostgreSQL, the object store, the queue or Redis can
 be reached (refused, reset, timed out, answering 5xx) is a 503 the client may retry,
 not a 500: :func:`unavailable_backend` names which one, looking through the
 exception's causes (SQLAlchemy and botocore wrap the socket error).
+
+The client libraries are looked up among the modules already imported, never imported
+here: an exception of a library the process never loaded cannot occur, and a process
+(the gateway) does not pay for libraries it does not use.
 """
 
 from __future__ import annotations
 
-import asyncpg
-import botocore.exceptions
-import redis.exceptions
-import sqlalchemy.exc
+import sys
+from typing import Any
 
 RETRY_AFTER_SECONDS = 5
 
-_DATABASE = (
-    sqlalchemy.exc.OperationalError,
-    sqlalchemy.exc.InterfaceError,
-    sqlalchemy.exc.TimeoutError,  # the pool: no connection in time
-    asyncpg.exceptions.ConnectionDoesNotExistError,
-    asyncpg.exceptions.CannotConnectNowError,
-    asyncpg.exceptions.TooManyConnectionsError,
-    asyncpg.exceptions.AdminShutdownError,
+# (module, class names, what is unavailable)
+_KINDS = (
+    ("sqlalchemy.exc", ("OperationalError", "InterfaceError", "TimeoutError"), "database"),
+    (
+        "asyncpg.exceptions",
+        (
+            "ConnectionDoesNotExistError",
+            "CannotConnectNowError",
+            "TooManyConnectionsError",
+            "AdminShutdownError",
+        ),
+        "database",
+    ),
+    # Endpoint unreachable, connection closed (ConnectionError); read timeouts and
+    # protocol errors (HTTPClientError).
+    ("botocore.exceptions", ("ConnectionError", "HTTPClientError"), "object storage"),
+    ("redis.exceptions", ("ConnectionError", "TimeoutError"), "cache"),
 )
-_STORAGE = (
-    botocore.exceptions.ConnectionError,  # endpoint unreachable, connection closed
-    botocore.exceptions.HTTPClientError,  # read timeouts, protocol errors
-)
-_REDIS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+
+def _classes(module: str, names: tuple[str, ...]) -> tuple[type[BaseException], ...]:
+    loaded: Any = sys.modules.get(module)
+    if loaded is None:
+        return ()
+    return tuple(getattr(loaded, name) for name in names if hasattr(loaded, name))
 
 
 def _causes(exc: BaseException) -> list[BaseException]:
@@ -40,23 +53,29 @@ def _causes(exc: BaseException) -> list[BaseException]:
     return chain
 
 
+def _server_error(item: BaseException) -> bool:
+    """A botocore ``ClientError`` whose answer was a 5xx (SlowDown, InternalError...)."""
+    client_error = _classes("botocore.exceptions", ("ClientError",))
+    if not client_error or not isinstance(item, client_error):
+        return False
+    status = getattr(item, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    return int(status) in (500, 502, 503, 504)
+
+
 def unavailable_backend(exc: BaseException) -> str | None:
     """``"database"``, ``"object storage"``, ``"cache"``, ``"backing service"`` (a bare
     refused or reset connection) or ``None`` (not an outage)."""
     chain = _causes(exc)
+    kinds = [(_classes(module, names), what) for module, names, what in _KINDS]
+    dbapi = _classes("sqlalchemy.exc", ("DBAPIError",))
     for item in chain:
-        if isinstance(item, _DATABASE):
+        for classes, what in kinds:
+            if classes and isinstance(item, classes):
+                return what
+        if dbapi and isinstance(item, dbapi) and getattr(item, "connection_invalidated", False):
             return "database"
-        if isinstance(item, sqlalchemy.exc.DBAPIError) and item.connection_invalidated:
-            return "database"
-        if isinstance(item, _STORAGE):
+        if _server_error(item):
             return "object storage"
-        if isinstance(item, botocore.exceptions.ClientError):
-            status = item.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-            if int(status) in (500, 502, 503, 504):
-                return "object storage"
-        if isinstance(item, _REDIS):
-            return "cache"
     # A bare socket error with no library around it (asyncpg connecting, say).
     if any(isinstance(item, (ConnectionRefusedError, ConnectionResetError)) for item in chain):
         return "backing service"

@@ -10,9 +10,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import aioboto3
 import httpx
 import pytest
 
+from deploy.platform import RunningPlatform
 from samples.skype import write_export
 from tests.e2e.skype_helpers import register_skype_user, upload, wait_for_task
 from tests.support.polling import poll_json
@@ -70,11 +72,33 @@ def check_analysis(analysis: dict[str, Any], truth: dict[str, Any]) -> None:
     assert {e["emoji"]: e["count"] for e in analysis["emoji"]["top"]} == truth["emoji"]
 
 
+async def object_keys(platform: RunningPlatform, prefix: str) -> set[str]:
+    """The keys under ``prefix`` in the platform's bucket (the one look into S3: what
+    DELETE promises to remove is not visible through the API)."""
+    env = platform.env
+    async with aioboto3.Session().client(
+        "s3",
+        endpoint_url=env["S3_ENDPOINT_URL"],
+        region_name=env.get("AWS_REGION", "us-east-1"),
+        aws_access_key_id=env.get("AWS_ACCESS_KEY_ID", "test"),
+        aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY", "test"),
+    ) as s3:
+        keys: set[str] = set()
+        paginator = s3.get_paginator("list_objects_v2")
+        bucket = env.get("INGEST_BUCKET", "quarry-files")
+        async for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+            keys.update(item["Key"] for item in page.get("Contents", []))
+        return keys
+
+
 async def test_a_small_export_is_processed_before_the_answer(
-    gateway_client: httpx.AsyncClient, export_tar: tuple[Path, dict[str, Any]]
+    gateway_client: httpx.AsyncClient,
+    platform: RunningPlatform,
+    export_tar: tuple[Path, dict[str, Any]],
 ) -> None:
     path, truth = export_tar
     user = await register_skype_user(gateway_client)
+    uploads_before = await object_keys(platform, "uploads/skype/")
     response = await upload(
         gateway_client,
         user,
@@ -140,9 +164,14 @@ async def test_a_small_export_is_processed_before_the_answer(
         assert "error" in foreign.json()
     assert (await gateway_client.get("/api/exports", headers=other.headers)).json() == []
 
-    # Deleting removes it; then it is gone everywhere.
+    # Deleting removes it, its stored upload and the worker's files; then it is gone
+    # everywhere.
+    stored = await object_keys(platform, "uploads/skype/") - uploads_before
+    assert len(stored) == 1, stored
     deleted = await gateway_client.delete(f"/api/exports/{export_id}", headers=user.headers)
     assert deleted.status_code == 200, deleted.text
+    assert not stored & await object_keys(platform, "uploads/skype/")
+    assert await object_keys(platform, f"artifacts/{task_id}/") == set()
     assert deleted.json() == {"export_id": export_id, "deleted": True}
     for url in (f"/api/analysis/{export_id}", f"/api/report/{export_id}"):
         assert (await gateway_client.get(url, headers=user.headers)).status_code == 404
