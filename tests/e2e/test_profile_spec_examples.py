@@ -183,6 +183,7 @@ async def test_the_spec_websocket_example_receives_comments(
             async def connect_websocket():
                 uri = "{_ws_url(platform, session)}"
                 seen = 0
+                ponged = False
                 async with websockets.connect(uri) as websocket:
                     await websocket.send(json.dumps({{"type": "ping"}}))
                     async for message in websocket:
@@ -191,10 +192,11 @@ async def test_the_spec_websocket_example_receives_comments(
                             print(f"New comment: {{data['data']['comment']}}")
                             print(f"From: {{data['data']['user']['username']}}")
                             seen += 1
-                            if seen == 3:
-                                return
                         elif data["type"] == "pong":
                             print("Pong received")
+                            ponged = True
+                        if seen >= 3 and ponged:  # the test's stop; the spec's loop runs on
+                            return
 
             asyncio.run(connect_websocket())
             """
@@ -206,5 +208,5 @@ async def test_the_spec_websocket_example_receives_comments(
     await gateway_client.post("/disconnect", headers=key, json={"session_id": session})
     assert result.returncode == 0, result.stderr
     assert "Pong received" in result.stdout
-    assert result.stdout.count("New comment: ") == 3
+    assert result.stdout.count("New comment: ") >= 3
     assert json.dumps("x")  # the example's json import is real
