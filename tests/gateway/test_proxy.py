@@ -147,13 +147,15 @@ async def test_service_down_is_503_in_the_dialect(
 async def test_slow_service_is_504_within_the_timeout(
     start_gateway: StartGateway, keyring: KeyRing
 ) -> None:
-    gateway = await start_gateway(upstream_timeout_seconds=0.5)
+    # 2 s, not less: the timeout also bounds the connect, which a loaded machine (load 9)
+    # stretched past 0.5 s, and a connect failure is a 503, not this test's 504.
+    gateway = await start_gateway(upstream_timeout_seconds=2.0)
     headers = {"Authorization": f"Bearer {keyring.mint()}"}
     timeouts = counter_value(FAILURES, service="analysis", kind="timeout")
     async with gateway.client() as client:
-        # The service would answer 200 after 5 s: a 504 is the 0.5 s timeout firing.
+        # The service would answer 200 after 8 s: a 504 is the 2 s timeout firing.
         slow, fast = await asyncio.gather(
-            client.get("/api/analysis/slow", params={"seconds": "5"}, headers=headers),
+            client.get("/api/analysis/slow", params={"seconds": "8"}, headers=headers),
             client.get("/api/exports", headers=headers),
         )
     assert slow.status_code == 504
