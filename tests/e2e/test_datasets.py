@@ -13,13 +13,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import aioboto3
 import httpx
 import pytest
 
 from deploy.platform import RunningPlatform
 from samples import datasets as samples
 from tests.e2e.accounts_helpers import other_ip
+from tests.e2e.object_store import object_keys
 from tests.support.polling import poll_json
 
 PROFILE_TIMEOUT = 240.0  # seconds: a loaded CI machine, a cold worker
@@ -259,21 +259,6 @@ async def test_a_hostile_file_that_passes_the_upload_fails_its_job_with_the_reas
         assert words in report.json()["detail"]
 
 
-async def _object_keys(platform: RunningPlatform, prefix: str) -> list[str]:
-    env = platform.env
-    async with aioboto3.Session().client(
-        "s3",
-        endpoint_url=env["S3_ENDPOINT_URL"],
-        region_name=env.get("AWS_REGION", "us-east-1"),
-        aws_access_key_id=env.get("AWS_ACCESS_KEY_ID", "test"),
-        aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY", "test"),
-    ) as s3:
-        listed = await s3.list_objects_v2(
-            Bucket=env.get("INGEST_BUCKET", "quarry-files"), Prefix=prefix
-        )
-        return [item["Key"] for item in listed.get("Contents", [])]
-
-
 async def test_guest_uploads_expire_with_their_objects(
     gateway_client: httpx.AsyncClient, platform: RunningPlatform, unique: str
 ) -> None:
@@ -285,7 +270,7 @@ async def test_guest_uploads_expire_with_their_objects(
     assert guest.status_code == kept.status_code == 201
     guest_id, kept_id = guest.json()["id"], kept.json()["id"]
     await wait_profiled(gw, guest_id, query=f"?session_id={session}")
-    assert await _object_keys(platform, f"uploads/dataset/guest/{guest_id}")
+    assert await object_keys(platform, f"uploads/dataset/guest/{guest_id}")
 
     # The sweep, run with a clock 25 hours ahead (the default lifetime is 24 h).
     later = datetime.fromisoformat(guest.json()["uploaded_at"].replace("Z", "+00:00"))
@@ -302,7 +287,7 @@ async def test_guest_uploads_expire_with_their_objects(
         response = await gw.get(f"/api/upload/{guest_id}/{path}?session_id={session}")
         assert response.status_code == 404
     assert (await gw.get(f"/api/upload/?session_id={session}")).json() == []
-    assert await _object_keys(platform, f"uploads/dataset/guest/{guest_id}") == []
+    assert await object_keys(platform, f"uploads/dataset/guest/{guest_id}") == set()
     # A user's upload never expires.
     assert (await gw.get(f"/api/upload/{kept_id}/", headers=user)).status_code == 200
 

@@ -10,12 +10,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import aioboto3
 import httpx
 import pytest
 
 from deploy.platform import RunningPlatform
 from samples.skype import write_export
+from tests.e2e.object_store import object_keys
 from tests.e2e.skype_helpers import register_skype_user, upload, wait_for_task
 from tests.support.polling import poll_json
 
@@ -70,25 +70,6 @@ def check_analysis(analysis: dict[str, Any], truth: dict[str, Any]) -> None:
     for word, count in truth["planted_words"].items():
         assert words[word] == count, word
     assert {e["emoji"]: e["count"] for e in analysis["emoji"]["top"]} == truth["emoji"]
-
-
-async def object_keys(platform: RunningPlatform, prefix: str) -> set[str]:
-    """The keys under ``prefix`` in the platform's bucket (the one look into S3: what
-    DELETE promises to remove is not visible through the API)."""
-    env = platform.env
-    async with aioboto3.Session().client(
-        "s3",
-        endpoint_url=env["S3_ENDPOINT_URL"],
-        region_name=env.get("AWS_REGION", "us-east-1"),
-        aws_access_key_id=env.get("AWS_ACCESS_KEY_ID", "test"),
-        aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY", "test"),
-    ) as s3:
-        keys: set[str] = set()
-        paginator = s3.get_paginator("list_objects_v2")
-        bucket = env.get("INGEST_BUCKET", "quarry-files")
-        async for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-            keys.update(item["Key"] for item in page.get("Contents", []))
-        return keys
 
 
 async def test_a_small_export_is_processed_before_the_answer(
