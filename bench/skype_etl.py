@@ -33,7 +33,6 @@ import argparse
 import asyncio
 import json
 import os
-import secrets
 import subprocess
 import sys
 import tarfile
@@ -46,6 +45,7 @@ from typing import Any
 import httpx
 import psutil
 
+from bench.accounts import skype_api_key
 from deploy.backing import start_backing
 from deploy.platform import start_platform
 
@@ -248,18 +248,7 @@ def measure(sizes: list[int], data: Path, naive_limit: int) -> list[dict[str, An
             start_backing(root / "backing", persistent=False) as backing,
             start_platform(root / "platform", backing, extra_env=env) as platform,
         ):
-            user = f"bench{secrets.token_hex(4)}"
-            answer = httpx.post(
-                f"{platform.gateway_url}/api/register",
-                json={
-                    "username": user,
-                    "password": "Str0ng_Pass!",
-                    "email": f"{user}@example.com",
-                    "display_name": "Bench",
-                },
-                timeout=30,
-            )
-            api_key = answer.json()["api_key"]
+            api_key = skype_api_key(platform.gateway_url)
             worker_pid = platform.processes["worker"].pid
             for size in sizes:
                 tar_path = exports[size]

@@ -40,6 +40,7 @@ import psutil
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
+from bench.accounts import skype_api_key
 from deploy.backing import start_backing
 from deploy.platform import start_platform
 from deploy.topology import PROCESSES
@@ -192,18 +193,7 @@ def main(argv: list[str] | None = None) -> int:
             start_backing(root / "backing", persistent=False) as backing,
             start_platform(root / "platform", backing, extra_env=env, only=names) as platform,
         ):
-            user = f"bench{secrets.token_hex(4)}"
-            answer = httpx.post(
-                f"{platform.gateway_url}/api/register",
-                json={
-                    "username": user,
-                    "password": "Str0ng_Pass!",
-                    "email": f"{user}@example.com",
-                    "display_name": "Bench",
-                },
-                timeout=30,
-            )
-            api_key = answer.json()["api_key"]
+            api_key = skype_api_key(platform.gateway_url)
             direct_seconds = direct_put(platform.env, size)
             pids = {
                 "gateway": platform.processes["gateway"].pid,
