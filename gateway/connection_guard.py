@@ -116,14 +116,12 @@ class JoinedHeadCycle(RequestResponseCycle):
 
     async def send(self, message: Any) -> None:
         kind = message["type"]
-        if (
-            kind == "http.response.start"
-            and not self.response_started
-            and self.held is None
-            and _small_length(message.get("headers", ()))
-        ):
-            self.held = message
-            return
+        if kind == "http.response.start" and not self.response_started:
+            # (A second start replaces a held one: uvicorn's own 500 after a failure.)
+            self.held = None
+            if _small_length(message.get("headers", ())):
+                self.held = message
+                return
         held = self.held
         if held is None or kind != "http.response.body":
             await super().send(message)

@@ -11,15 +11,17 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import jwt
 from jwt import PyJWK
 
 from shared.errors import InvalidToken
 from shared.identity import Principal
 from shared.revocation import RevocationList
+
+if TYPE_CHECKING:  # only the helpers below take an httpx client
+    import httpx
 
 ALLOWED_ALGORITHMS = ("EdDSA",)
 REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "jti", "sub")
