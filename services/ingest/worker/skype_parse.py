@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+import orjson
+
 from services.ingest.worker import bulk_rows
 from services.ingest.worker.context import JobContext
 from services.ingest.worker.errors import JobCancelled, JobFailed
@@ -49,6 +51,7 @@ log = get_logger("services.ingest.worker.skype_parse")
 JOB_TYPE = "skype.parse"
 MAX_PENDING_CHUNKS = 2
 BATCH_MESSAGES = 8192  # messages counted and written column-wise at a time
+INLINE_CHUNK_BYTES = 12 * 1024 * 1024  # a chunk's rows in the webhook (its limit is 16 MB)
 CSV = "text/csv"
 
 
@@ -221,10 +224,26 @@ def parse_to_chunks(
     )
 
 
+async def _chunk_source(ctx: JobContext, chunk: Chunk) -> dict[str, Any]:
+    """Where analysis reads a chunk's rows: inline in the webhook (``csv``) when its JSON
+    fits ``INLINE_CHUNK_BYTES`` (nearly always: no object store round trip, no second
+    copy of the rows in S3), else an artifact in S3 (``bucket``, ``key``)."""
+    data = await asyncio.to_thread(chunk.path.read_bytes)
+    if len(data) <= INLINE_CHUNK_BYTES:
+        text = data.decode("utf-8")
+        if len(orjson.dumps(text)) <= INLINE_CHUNK_BYTES:
+            await asyncio.to_thread(chunk.path.unlink, True)
+            return {"csv": text}
+    del data
+    ref = await ctx.upload_artifact(f"messages/chunk-{chunk.index:05d}.csv", chunk.path, CSV)
+    await asyncio.to_thread(chunk.path.unlink, True)
+    return ref
+
+
 async def _deliver_chunks(
     ctx: JobContext, export_id: int, chunks: asyncio.Queue[Chunk | None], shared: Shared
 ) -> tuple[int, float]:
-    """Upload each chunk and have analysis COPY it; (rows loaded, seconds analysis spent)."""
+    """Hand each chunk to analysis, which COPYs it; (rows loaded, seconds analysis spent)."""
     loaded = 0
     load_seconds = 0.0
     while True:
@@ -232,10 +251,7 @@ async def _deliver_chunks(
         if chunk is None:
             return loaded, load_seconds
         try:
-            ref = await ctx.upload_artifact(
-                f"messages/chunk-{chunk.index:05d}.csv", chunk.path, CSV
-            )
-            await asyncio.to_thread(chunk.path.unlink, True)
+            source = await _chunk_source(ctx, chunk)
             answer = await ctx.deliver(
                 "analysis",
                 "skype.export.chunk",
@@ -244,9 +260,10 @@ async def _deliver_chunks(
                     "chunk": chunk.index,
                     "first_seq": chunk.first_seq,
                     "rows": chunk.rows,
-                    **ref,
+                    **source,
                 },
             )
+            del source
         finally:
             shared.slots.release()
         if answer.get("status") == "deleted":

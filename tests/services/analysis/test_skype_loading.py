@@ -295,7 +295,7 @@ async def all_rows(db: AsyncEngine, export_id: int) -> list[tuple[Any, ...]]:
         return [tuple(row) for row in result.all()]
 
 
-async def test_the_column_wise_rows_load_exactly_as_the_row_by_row_ones(
+async def test_column_wise_rows_sent_inline_load_exactly_as_row_by_row_ones_from_s3(
     worker: Worker, s3: Any, db: AsyncEngine
 ) -> None:
     from services.ingest.worker.skype.columns import message_columns
@@ -316,9 +316,15 @@ async def test_the_column_wise_rows_load_exactly_as_the_row_by_row_ones(
                 frame = bulk_rows.message_frame(export_id, start, CLIENT, message_columns(batch))
                 bulk_rows.write_message_rows(out, frame)
             data = out.getvalue()
-        ref = await put(s3, f"artifacts/{job_id}/messages/chunk-00000.csv", data)
+        # The row-by-row file through S3, the column-wise one inline (as the worker sends
+        # a chunk that fits a webhook).
+        source = (
+            await put(s3, f"artifacts/{job_id}/messages/chunk-00000.csv", data)
+            if writer == "rows"
+            else {"csv": data.decode("utf-8")}
+        )
         payload = {"job_id": job_id, "export_id": export_id, "chunk": 0, "first_seq": 0}
-        response = await worker.send("skype.export.chunk", {**payload, "rows": 40, **ref})
+        response = await worker.send("skype.export.chunk", {**payload, "rows": 40, **source})
         assert response.status_code == 200, response.text
         loaded.append(await all_rows(db, export_id))
     by_rows, by_columns = loaded
