@@ -442,6 +442,8 @@ async def test_the_object_store_away_during_an_upload_is_a_503_and_stores_nothin
 async def test_the_object_store_away_for_the_worker_delays_the_job_then_it_completes(
     faults: RunningPlatform, client: httpx.AsyncClient, store_link: CuttableLink, tmp_path: Path
 ) -> None:
+    """The store stays away longer than the message's two receives would last
+    (2 x the visibility timeout): the worker waits for it instead of spending them."""
     path = tmp_path / "store-later.tar"
     truth = write_export(path, 500, seed=32)
     user = await register_skype_user(client, "store-later")
@@ -452,19 +454,23 @@ async def test_the_object_store_away_for_the_worker_delays_the_job_then_it_compl
     store_link.cut()
     try:
         replace_worker(faults, "worker-store-down")
-        retrying = await wait_status(
+        waiting = await wait_status(
             client,
             user,
             task_id,
             lambda s: (
-                "retrying" in (s.get("message") or "") or s["status"] in ("completed", "failed")
+                "waiting for it" in (s.get("message") or "")
+                or s["status"] in ("completed", "failed")
             ),
             timeout=90,
         )
+        await asyncio.sleep(2 * VISIBILITY + 3)
+        still = await status_of(client, user, task_id)
     finally:
         store_link.restore()
-    assert retrying["status"] in ("pending", "running"), retrying
-    assert "retrying" in retrying["message"], retrying
+    assert waiting["status"] == "pending", waiting
+    assert "the object store is unreachable" in waiting["message"], waiting
+    assert still["status"] in ("pending", "running"), still
     final = await wait_status(
         client, user, task_id, lambda s: s["status"] in ("completed", "failed"), timeout=120
     )

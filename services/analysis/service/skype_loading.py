@@ -3,8 +3,9 @@
 - ``skype.export.open`` → ``{"export_id", "status"}``: the export of the job, created
   on its first attempt (``ON CONFLICT (job_id)``), so every attempt loads into the same
   export; a ready export also answers the ``result`` of the attempt that finished it.
-- ``skype.export.chunk`` ``{export_id, chunk, first_seq, rows, bucket, key}`` → COPY of
-  that CSV object into ``skype_messages`` in one transaction with its chunk record. A
+- ``skype.export.chunk`` ``{export_id, chunk, first_seq, rows, csv}`` (the rows inline)
+  or ``{..., bucket, key}`` (a CSV object, for a chunk too large for a webhook) → COPY
+  into ``skype_messages`` in one transaction with its chunk record. A
   chunk already in (same range) is skipped; a different range replaces it and every
   later chunk. The primary key (export_id, seq) makes a second copy impossible anyway.
 - ``skype.export.complete`` ``{export_id, header, conversations, message_count,
@@ -177,11 +178,16 @@ class SkypeLoading:
                 export.export_id, chunk, min(first_seq, present.first_seq)
             )
         started = time.perf_counter()
+        inline = payload.get("csv")
+        if inline is not None and not isinstance(inline, str):
+            raise BadRequest("csv must be a string")
         loaded = await self.repo.copy_csv(
             "skype_messages",
             MESSAGE_COLUMNS,
             MESSAGE_NOT_NULL_TEXT,
-            self._object(str(payload["bucket"]), str(payload["key"])),
+            _pieces(inline.encode("utf-8"))
+            if inline is not None
+            else self._object(str(payload["bucket"]), str(payload["key"])),
         )
         if loaded != rows:
             raise BadRequest(f"chunk {chunk} holds {loaded} rows, the worker announced {rows}")
@@ -250,6 +256,13 @@ class SkypeLoading:
         answer = await self._s3.get_object(Bucket=bucket, Key=key)
         async for piece in answer["Body"].iter_chunks(STREAM_CHUNK):
             yield piece
+
+
+async def _pieces(data: bytes) -> AsyncIterator[bytes]:
+    """Rows sent inline, fed to COPY a piece at a time."""
+    view = memoryview(data)
+    for start in range(0, len(data), STREAM_CHUNK):
+        yield bytes(view[start : start + STREAM_CHUNK])
 
 
 async def delete_prefix(s3: Any, bucket: str, prefix: str) -> int:

@@ -10,6 +10,8 @@ other workers, and report the outcome:
 - any other exception → ``job.retrying``; the message comes back after its
   visibility timeout; on the last allowed receive → ``job.failed`` and the message
   is moved to the dead-letter queue;
+- the object store unreachable → ``job.retrying`` and the worker waits for the store
+  (message kept, see :mod:`~services.ingest.worker.outages`), then a new attempt;
 - SIGTERM: the job gets ``shutdown_grace_seconds`` to finish, then it is released
   (visible again at once) for another worker.
 
@@ -36,6 +38,7 @@ from services.ingest.worker.errors import (
     WebhookRejected,
 )
 from services.ingest.worker.messages import JobMessage, JobSpec, MalformedMessage
+from services.ingest.worker.outages import StoreOutage, StoreWait, is_store_outage
 from services.ingest.worker.queues import JobQueues
 from services.ingest.worker.settings import WorkerSettings
 from services.ingest.worker.webhooks import WebhookClient
@@ -90,6 +93,15 @@ class JobExecutor:
             await self._dead_letter(message, f"malformed job message: {exc}")
             return
         handler = self._handlers[spec.type]
+        outage = StoreOutage(self._settings.store_outage_wait_seconds)
+        # A new attempt each time the object store came back after an outage.
+        while await self._attempt(spec, handler, message, outage):
+            pass
+
+    async def _attempt(
+        self, spec: JobSpec, handler: JobHandler, message: JobMessage, outage: StoreOutage
+    ) -> bool:
+        """One attempt at the job; True when it must run again (the store is back)."""
         try:
             started = await self._webhooks.deliver(
                 "ingest",
@@ -99,11 +111,11 @@ class JobExecutor:
         except WebhookRejected as exc:
             if exc.status == 404:  # no such job (a stray message): nothing to do
                 log.warning("job_unknown_to_ingest", job_id=spec.job_id)
-                return
+                return False
             raise
         if not started.get("proceed"):
             log.info("job_already_finished", job_id=spec.job_id, status=started.get("status"))
-            return
+            return False
         attempt = int(started["attempt"])
         context = {"job_id": spec.job_id, "type": spec.type, "attempt": attempt}
         self._settings.work_dir.mkdir(parents=True, exist_ok=True)
@@ -125,18 +137,27 @@ class JobExecutor:
         except JobFailed as exc:
             log.info("job_failed", reason=exc.reason, **context)
             await self._report(ctx, "job.failed", {"reason": exc.reason[:MAX_REASON]})
-            return
+            return False
         except JobReleased:
             log.info("job_released", **context)
-            await self._report(
-                ctx, "job.retrying", {"reason": "the worker stopped; another worker resumes it"}
-            )
+            await self._report_released(ctx)
             raise
         except JobCancelled:
             log.info("job_cancelled", **context)
-            return
+            return False
         except Exception as exc:
             reason = describe(exc)
+            await asyncio.to_thread(shutil.rmtree, work_dir, True)
+            if is_store_outage(exc) and outage.remaining() > 0 and not self._stopping.is_set():
+                waited = await self._wait_for_store(ctx, message, outage, reason)
+                if waited is StoreWait.BACK:
+                    return True
+                if waited is StoreWait.ENDED:
+                    return False
+                if waited is StoreWait.STOPPING:
+                    await self._release(message)
+                    await self._report_released(ctx)
+                    raise JobReleased() from exc
             if message.receive_count >= self._settings.max_receive_count:
                 log.exception("job_given_up", reason=reason, **context)
                 await self._report(
@@ -148,7 +169,7 @@ class JobExecutor:
                     },
                 )
                 await self._dead_letter(message, reason)
-                return
+                return False
             log.exception("job_attempt_failed", reason=reason, **context)
             with contextlib.suppress(Exception):
                 await self._report(ctx, "job.retrying", {"reason": reason})
@@ -157,6 +178,36 @@ class JobExecutor:
             await asyncio.to_thread(shutil.rmtree, work_dir, True)
         await self._report(ctx, "job.completed", {"result": result})
         log.info("job_completed", **context)
+        return False
+
+    async def _wait_for_store(
+        self, ctx: JobContext, message: JobMessage, outage: StoreOutage, reason: str
+    ) -> StoreWait:
+        """The object store is unreachable: keep the message (hidden, heartbeats sent)
+        and wait for the store, without spending one of the message's receives."""
+        log.warning("job_waits_for_store", job_id=ctx.job_id, attempt=ctx.attempt, reason=reason)
+        with contextlib.suppress(Exception):
+            await self._report(
+                ctx,
+                "job.retrying",
+                {"reason": f"the object store is unreachable; waiting for it ({reason})"},
+            )
+        keeper = asyncio.create_task(self._keep_invisible(message, ctx))
+        try:
+            waited = await outage.wait_until_back(
+                self._s3, self._settings.bucket, stopping=self._stopping, ended=ctx.cancelled.is_set
+            )
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(BaseException):
+                await keeper
+        log.info("job_store_wait_over", job_id=ctx.job_id, outcome=waited.value)
+        return waited
+
+    async def _report_released(self, ctx: JobContext) -> None:
+        await self._report(
+            ctx, "job.retrying", {"reason": "the worker stopped; another worker resumes it"}
+        )
 
     async def _report(self, ctx: JobContext, topic: str, payload: dict[str, Any]) -> None:
         await self._webhooks.deliver(

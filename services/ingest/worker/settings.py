@@ -49,6 +49,9 @@ class WorkerSettings(CommonSettings):
     # On SIGTERM the job in hand gets this long to finish; then it is released (its
     # message visible again at once) for another worker.
     shutdown_grace_seconds: float = Field(10.0, ge=0)
+    # While the object store is unreachable a job waits for it this long (its message
+    # kept, the store probed with backoff) before the attempt counts as failed.
+    store_outage_wait_seconds: float = Field(600.0, ge=0)
 
     # Skype exports: messages per bulk-load chunk (one COPY, one S3 artifact, each).
     skype_chunk_messages: int = Field(25_000, ge=100)

@@ -4,9 +4,10 @@
    messages.json, checked against bombs and traversal) and ask analysis for the
    export's id (``skype.export.open``: idempotent per job, so a redelivered job
    loads into the same export);
-2. *transform*: in a thread, stream the messages (skypelib's parser), feed
-   ``SkypeAnalytics`` and write them as COPY rows, ``skype_chunk_messages`` per CSV
-   chunk. Meanwhile, on the event loop, each finished chunk is uploaded and handed to
+2. *transform*: in a thread, stream the messages (skypelib's parser) a batch at a
+   time, column-wise: ``SkypeAnalytics.add_batch`` and the COPY rows (a polars frame,
+   written by a second thread while the next batch is parsed), ``skype_chunk_messages``
+   per CSV chunk. Meanwhile, on the event loop, each finished chunk is uploaded and handed to
    analysis (``skype.export.chunk``), which COPYs it while the next one is parsed, and
    progress (share of the upload read) goes to ingest;
 3. *load*: ``skype.export.complete`` with the conversations, the header and the
@@ -24,9 +25,12 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+
+import orjson
 
 from services.ingest.worker import bulk_rows
 from services.ingest.worker.context import JobContext
@@ -35,16 +39,19 @@ from services.ingest.worker.skype import (
     InvalidExport,
     ParseLimits,
     SkypeAnalytics,
+    SkypeMessage,
     open_messages_json,
     parse_export,
 )
+from services.ingest.worker.skype.columns import message_columns
 from shared.log import get_logger
 
 log = get_logger("services.ingest.worker.skype_parse")
 
 JOB_TYPE = "skype.parse"
 MAX_PENDING_CHUNKS = 2
-CHECK_EVERY = 2048  # messages between two looks at cancellation and progress
+BATCH_MESSAGES = 8192  # messages counted and written column-wise at a time
+INLINE_CHUNK_BYTES = 12 * 1024 * 1024  # a chunk's rows in the webhook (its limit is 16 MB)
 CSV = "text/csv"
 
 
@@ -79,6 +86,77 @@ class Shared:
     )
 
 
+class _ChunkWriter:
+    """The COPY chunk files of one export: rows appended a batch at a time by a thread of
+    its own (polars writes CSV with the GIL released, so the next batch is parsed
+    meanwhile); at most one batch is being written while the next is built."""
+
+    def __init__(
+        self,
+        ctx: JobContext,
+        chunk_messages: int,
+        shared: Shared,
+        emit: Callable[[Chunk], None],
+    ) -> None:
+        self._ctx = ctx
+        self._chunk_messages = chunk_messages
+        self._shared = shared
+        self._emit = emit
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="skype-copy-rows")
+        self._writing: Future[None] | None = None
+        self._out: IO[bytes] | None = None
+        self._index = 0
+        self._first_seq = 0
+        self._rows = 0
+        self._path = ctx.work_dir / "chunk-0.csv"
+
+    def room(self) -> int:
+        """Rows the chunk being written (or the next) still takes."""
+        return self._chunk_messages - self._rows
+
+    def write(self, frame: Any, first_seq: int) -> None:
+        if self._out is None:
+            self._shared.slots.acquire()
+            self._ctx.check_cancelled()
+            self._path = self._ctx.work_dir / f"chunk-{self._index}.csv"
+            self._out = self._path.open("wb")
+            self._first_seq = first_seq
+            self._rows = 0
+        self._wait()
+        self._writing = self._pool.submit(bulk_rows.write_message_rows, self._out, frame)
+        self._rows += frame.height
+        if self._rows >= self._chunk_messages:
+            self.close_chunk()
+
+    def close_chunk(self) -> None:
+        if self._out is None:
+            return
+        self._wait()
+        self._out.close()
+        self._out = None
+        self._emit(Chunk(self._index, self._first_seq, self._rows, self._path))
+        self._index += 1
+        self._rows = 0
+
+    def _wait(self) -> None:
+        writing, self._writing = self._writing, None
+        if writing is not None:
+            writing.result()
+
+    def abandon(self) -> None:
+        """After a failure: the file closed, nothing emitted."""
+        with contextlib.suppress(Exception):
+            self._wait()
+        if self._out is not None:
+            self._out.close()
+            self._out = None
+        self._pool.shutdown(wait=True)
+
+    def finish(self) -> None:
+        self.close_chunk()
+        self._pool.shutdown(wait=True)
+
+
 def parse_to_chunks(
     ctx: JobContext,
     source: Path,
@@ -87,48 +165,42 @@ def parse_to_chunks(
     shared: Shared,
     emit: Callable[[Chunk], None],
 ) -> Parsed:
-    """The transform phase (runs in a thread): messages → analytics + CSV chunks."""
+    """The transform phase (runs in a thread): messages → analytics + CSV chunks, a batch
+    of up to ``BATCH_MESSAGES`` at a time, column-wise (``message_columns``, read by
+    both the analytics and the rows)."""
     started = time.perf_counter()
     client_id = ctx.owner.client_id
-    row = bulk_rows.message_row
     seq = 0
-    index = 0
     analytics = SkypeAnalytics(owner_id=None)  # the owner is known after the header
-    out = None
-    writer: Any = None
-    in_chunk = 0
-    chunk_path = ctx.work_dir / "chunk-0.csv"
+    writer = _ChunkWriter(ctx, chunk_messages, shared, emit)
     limits = ParseLimits()
+    pending: list[SkypeMessage] = []
+
+    def flush(batch: list[SkypeMessage]) -> None:
+        nonlocal seq
+        columns = message_columns(batch)
+        analytics.add_batch(batch, columns)
+        writer.write(bulk_rows.message_frame(export_id, seq, client_id, columns), seq)
+        seq += len(batch)
+
     with open_messages_json(source, limits) as stream:
         export = parse_export(stream, limits)
         try:
-            for message in export.messages():
-                analytics.add(message)
-                if writer is None:
-                    shared.slots.acquire()
-                    ctx.check_cancelled()
-                    chunk_path = ctx.work_dir / f"chunk-{index}.csv"
-                    out = chunk_path.open("w", encoding="utf-8", newline="")
-                    writer = bulk_rows.csv_writer(out)
-                    in_chunk = 0
-                writer.writerow(row(export_id, seq, client_id, message))
-                seq += 1
-                in_chunk += 1
-                if in_chunk >= chunk_messages:
-                    assert out is not None
-                    out.close()
-                    emit(Chunk(index, seq - in_chunk, in_chunk, chunk_path))
-                    index += 1
-                    writer = out = None
-                if seq % CHECK_EVERY == 0:
+            for batch in export.batches():
+                pending.extend(batch)
+                while len(pending) >= min(BATCH_MESSAGES, writer.room()):
+                    take = min(BATCH_MESSAGES, writer.room())
+                    flush(pending[:take])
+                    del pending[:take]
                     ctx.check_cancelled()
                     shared.messages = seq
                     shared.fraction = stream.progress()
-        finally:
-            if out is not None:
-                out.close()
-        if writer is not None and in_chunk:
-            emit(Chunk(index, seq - in_chunk, in_chunk, chunk_path))
+            if pending:
+                flush(pending)
+            writer.finish()
+        except BaseException:
+            writer.abandon()
+            raise
         shared.messages = seq
         shared.fraction = 1.0
         conversations = export.conversations()
@@ -152,10 +224,26 @@ def parse_to_chunks(
     )
 
 
+async def _chunk_source(ctx: JobContext, chunk: Chunk) -> dict[str, Any]:
+    """Where analysis reads a chunk's rows: inline in the webhook (``csv``) when its JSON
+    fits ``INLINE_CHUNK_BYTES`` (nearly always: no object store round trip, no second
+    copy of the rows in S3), else an artifact in S3 (``bucket``, ``key``)."""
+    data = await asyncio.to_thread(chunk.path.read_bytes)
+    if len(data) <= INLINE_CHUNK_BYTES:
+        text = data.decode("utf-8")
+        if len(orjson.dumps(text)) <= INLINE_CHUNK_BYTES:
+            await asyncio.to_thread(chunk.path.unlink, True)
+            return {"csv": text}
+    del data
+    ref = await ctx.upload_artifact(f"messages/chunk-{chunk.index:05d}.csv", chunk.path, CSV)
+    await asyncio.to_thread(chunk.path.unlink, True)
+    return ref
+
+
 async def _deliver_chunks(
     ctx: JobContext, export_id: int, chunks: asyncio.Queue[Chunk | None], shared: Shared
 ) -> tuple[int, float]:
-    """Upload each chunk and have analysis COPY it; (rows loaded, seconds analysis spent)."""
+    """Hand each chunk to analysis, which COPYs it; (rows loaded, seconds analysis spent)."""
     loaded = 0
     load_seconds = 0.0
     while True:
@@ -163,10 +251,7 @@ async def _deliver_chunks(
         if chunk is None:
             return loaded, load_seconds
         try:
-            ref = await ctx.upload_artifact(
-                f"messages/chunk-{chunk.index:05d}.csv", chunk.path, CSV
-            )
-            await asyncio.to_thread(chunk.path.unlink, True)
+            source = await _chunk_source(ctx, chunk)
             answer = await ctx.deliver(
                 "analysis",
                 "skype.export.chunk",
@@ -175,9 +260,10 @@ async def _deliver_chunks(
                     "chunk": chunk.index,
                     "first_seq": chunk.first_seq,
                     "rows": chunk.rows,
-                    **ref,
+                    **source,
                 },
             )
+            del source
         finally:
             shared.slots.release()
         if answer.get("status") == "deleted":

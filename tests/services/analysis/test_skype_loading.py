@@ -239,3 +239,98 @@ async def test_unsigned_replayed_and_retargeted_webhooks_are_refused(worker: Wor
         "/webhooks/skype.export.complete", content=body, headers=fresh
     )
     assert retargeted.status_code == 400
+
+
+def hostile_messages() -> list[Any]:
+    """SkypeMessages with every value the COPY rows must carry exactly: NULs, empty
+    optional texts (NULL), quotes, CR/LF, tabs, backslashes, times off the millisecond
+    and outside 1900-2039, edits, calls, media, mentions."""
+    from datetime import UTC, datetime, timedelta
+
+    from services.ingest.worker.skype import SkypeMessage
+
+    base = datetime(2020, 7, 6, 17, 0, 0, 123456, tzinfo=UTC)
+    odd_times = [
+        datetime(1, 1, 1, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    ]
+    messages = []
+    for seq in range(40):
+        sent = odd_times[seq % 2] if seq in (7, 8) else base + timedelta(microseconds=seq * 7777)
+        messages.append(
+            SkypeMessage(
+                conversation_id="8:live:.cid.aaaa" if seq % 3 else "19:g\x00x@thread.skype",
+                message_id=str(1594056032374 + seq),
+                sender_id="8:live:.cid.bbbb" if seq % 2 else "8:\x00c",
+                sender_name=("", "\x00", None, 'Ana "R"', "Zoë,\r\n")[seq % 5],
+                sent_at=sent,
+                raw_type="RichText" if seq % 4 else "Event/Call",
+                category="text" if seq % 4 else "call",
+                text=("", f'hello, "world"\r\n{seq}\t\\ \x00end', "\\.", "x" * 300)[seq % 4],
+                edited_at=sent + timedelta(seconds=5) if seq % 6 == 0 else None,
+                deleted=seq % 7 == 0,
+                call_duration_s=(None, 12.5, 0.1 + 0.2)[seq % 3] if seq % 4 == 0 else None,
+                call_event="ended" if seq % 4 == 0 else None,
+                media_name=("", "a.png", None)[seq % 3],
+                media_size=(None, 12345, 2**40)[seq % 3],
+                quote_of=("", "159", None)[seq % 3],
+                mentions=(("8:a", 'q"uote', "b\\s"), ())[seq % 2],
+                edit_of=(None, "", "1594056032374")[seq % 3],
+            )
+        )
+    return messages
+
+
+async def all_rows(db: AsyncEngine, export_id: int) -> list[tuple[Any, ...]]:
+    async with db.connect() as conn:
+        result = await conn.execute(
+            text(
+                "SELECT seq, client_id, conversation_id, message_id, sender_id, sender_name, "
+                "sent_at, edited_at, category, raw_type, content, deleted, call_duration_s, "
+                "call_event, media_name, media_size, quote_of, edit_of, mentions "
+                "FROM analysis.skype_messages WHERE export_id = :e ORDER BY seq"
+            ),
+            {"e": export_id},
+        )
+        return [tuple(row) for row in result.all()]
+
+
+async def test_column_wise_rows_sent_inline_load_exactly_as_row_by_row_ones_from_s3(
+    worker: Worker, s3: Any, db: AsyncEngine
+) -> None:
+    from services.ingest.worker.skype.columns import message_columns
+
+    messages = hostile_messages()
+    loaded = []
+    for writer in ("rows", "columns"):
+        job_id = str(uuid.uuid4())
+        export_id = (await open_export(worker, job_id))["export_id"]
+        if writer == "rows":
+            data = csv_of(
+                [bulk_rows.message_row(export_id, s, CLIENT, m) for s, m in enumerate(messages)]
+            )
+        else:
+            out = io.BytesIO()
+            for start in (0, 25):  # two batches in one chunk
+                batch = messages[start : start + 25]
+                frame = bulk_rows.message_frame(export_id, start, CLIENT, message_columns(batch))
+                bulk_rows.write_message_rows(out, frame)
+            data = out.getvalue()
+        # The row-by-row file through S3, the column-wise one inline (as the worker sends
+        # a chunk that fits a webhook).
+        source = (
+            await put(s3, f"artifacts/{job_id}/messages/chunk-00000.csv", data)
+            if writer == "rows"
+            else {"csv": data.decode("utf-8")}
+        )
+        payload = {"job_id": job_id, "export_id": export_id, "chunk": 0, "first_seq": 0}
+        response = await worker.send("skype.export.chunk", {**payload, "rows": 40, **source})
+        assert response.status_code == 200, response.text
+        loaded.append(await all_rows(db, export_id))
+    by_rows, by_columns = loaded
+    assert len(by_rows) == 40
+    assert by_columns == by_rows
+    assert by_rows[1][5] is None  # "\x00" as a name: NULL, like an empty one
+    assert by_rows[1][10] == 'hello, "world"\r\n1\t\\ end'
+    assert by_rows[8][6].year == 1
+    assert by_rows[7][6].year == 9999

@@ -79,12 +79,18 @@ class ParsedExport:
 
     def messages(self) -> Iterator[SkypeMessage]:
         """Every message in file order; raises ``InvalidExport`` on bad input."""
+        for batch in self.batches():
+            yield from batch
+
+    def batches(self) -> Iterator[list[SkypeMessage]]:
+        """The messages as ``messages()`` yields them, a list at a time (a run of one
+        conversation's messages, one piece of input; possibly empty). One pass, like
+        ``messages()`` (either may be iterated, once)."""
         if self._started:
             raise RuntimeError("ParsedExport.messages() can be iterated only once")
         self._started = True
         try:
-            for batch in self._framer.batches():
-                yield from batch
+            yield from self._framer.batches()
         except InvalidExport:
             raise
         except RecursionError as exc:

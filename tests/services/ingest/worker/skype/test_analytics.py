@@ -242,3 +242,23 @@ def test_activity_streaks_and_breaks() -> None:
     assert activity["active_days"] == 5
     assert activity["longest_streak"] == {"days": 3, "from": "2021-03-01", "to": "2021-03-03"}
     assert activity["longest_break"] == {"days": 7, "from": "2021-03-04", "to": "2021-03-10"}
+
+
+@pytest.mark.parametrize("size", [1, 7, 500, 8192])
+def test_batches_of_any_size_give_the_document_one_by_one_gives(
+    sample_tar: Sample, size: int
+) -> None:
+    with open_messages_json(sample_tar.path) as stream:
+        export = parse_export(stream)
+        messages = list(export.messages())
+        conversations, names = export.conversations(), export.contact_names()
+        owner = export.header.user_id
+    documents = []
+    for batch_size in (1, size):
+        # A small word capacity, so that pruning happens (at the same points) too.
+        analytics = SkypeAnalytics(owner, word_capacity=300)
+        for start in range(0, len(messages), batch_size):
+            analytics.add_batch(messages[start : start + batch_size])
+        documents.append(analytics.result(conversations, names))
+    assert documents[0]["words"]["exact"] is False
+    assert documents[1] == documents[0]
