@@ -19,15 +19,17 @@ import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import jwt
 from jwt import PyJWK
 
 from shared.errors import InvalidToken
 from shared.identity import Principal
 from shared.revocation import RevocationList
+
+if TYPE_CHECKING:  # only the helpers below take an httpx client
+    import httpx
 
 ALLOWED_ALGORITHMS = ("EdDSA",)
 REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "jti", "sub")
