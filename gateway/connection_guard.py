@@ -325,5 +325,6 @@ def server_options(settings: GatewaySettings) -> dict[str, Any]:
     return {
         "http": guarded_protocol(limits),
         "ws_max_size": settings.websocket_max_message_bytes,
+        "ws_per_message_deflate": settings.websocket_per_message_deflate,
         "timeout_keep_alive": settings.keep_alive_timeout_seconds,
     }
