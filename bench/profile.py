@@ -42,11 +42,55 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 
 from bench.gateway import ensure_tool, run_wrk, running, wait_http
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
+
+
+# --- CPU time per request or delivery, per process ---------------------------------------
+# Latency and throughput on a shared 2-core machine move with everybody else's load; the
+# CPU time each process spends per request or per delivery moves much less, and says
+# where the time goes (which process, and how that changes with a fix).
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc; NaN elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+        self._start: dict[str, float] = {}
+        self.used: dict[str, float] = {}
+
+    def start(self) -> None:
+        self._start = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+
+    def stop(self) -> None:
+        self.used = {name: cpu_seconds(pid) - self._start[name] for name, pid in self.pids.items()}
+
+    def per_unit_us(self, units: float) -> dict[str, float]:
+        """CPU microseconds per unit (request, delivery) of each process group
+        (``profile-1`` and ``profile-2`` are summed as ``profile``)."""
+        groups: dict[str, float] = {}
+        for name, used in self.used.items():
+            group = name.rsplit("-", 1)[0]
+            groups[group] = groups.get(group, 0.0) + used
+        if not units:
+            return {g: float("nan") for g in groups}
+        return {g: round(used * 1e6 / units, 1) for g, used in groups.items()}
+
+    def line(self, units: float, what: str) -> str:
+        parts = [f"{g} {us:.0f}" for g, us in self.per_unit_us(units).items()]
+        return f"           CPU per {what}, us: " + ", ".join(parts)
 
 
 # --- the ceiling: a bare Starlette broadcast (python -m bench.profile ceiling --port N) ---
@@ -92,43 +136,74 @@ def serve_ceiling(port: int, rate: float) -> None:
         task.cancel()
 
     app = Starlette(routes=[WebSocketRoute("/ws", endpoint)], lifespan=lifespan)
-    uvicorn.run(app, host=HOST, port=port, loop="uvloop", log_level="warning")
+    # The same WebSocket settings as the gateway in front of the replicas (no
+    # permessage-deflate: see GatewaySettings.websocket_per_message_deflate).
+    uvicorn.run(
+        app, host=HOST, port=port, loop="uvloop", log_level="warning", ws_per_message_deflate=False
+    )
 
 
 # --- WebSocket subscribers ----------------------------------------------------------------
 
 
 async def subscribe(
-    urls: list[str], seconds: float, warmup: float, headers: dict[str, str]
+    urls: list[str],
+    seconds: float,
+    warmup: float,
+    headers: dict[str, str],
+    meter: CpuMeter | None = None,
 ) -> dict[str, Any]:
-    """Hold one socket per URL; count comments and their latency after ``warmup``."""
+    """Hold one socket per URL; once every socket is open, count comments and their
+    latency for ``seconds`` after ``warmup``. Handshakes go 20 at a time (200 at once
+    under load timed out), and the clock starts when the last one is open."""
     from websockets.asyncio.client import connect
 
     latencies: list[float] = []
     counted = 0
-    start_at = time.time() + warmup
-    stop_at = start_at + seconds
+    handshakes = asyncio.Semaphore(20)
+    opened = 0
+    all_open = asyncio.Event()
+    window: dict[str, float] = {}
+    closed_early: list[str] = []  # sockets the server (or a keepalive timeout) closed
 
     async def one(url: str) -> None:
+        nonlocal counted, opened
+        async with handshakes:
+            ws = await connect(url, additional_headers=headers, max_queue=None, open_timeout=60)
+        opened += 1
+        if opened == len(urls):
+            window["start"] = time.time() + warmup
+            window["stop"] = window["start"] + seconds
+            if meter is not None:
+                loop = asyncio.get_running_loop()
+                loop.call_later(warmup, meter.start)
+                loop.call_later(warmup + seconds, meter.stop)
+            all_open.set()
+        async with ws:
+            reader = asyncio.ensure_future(read(ws))
+            await all_open.wait()
+            # One deadline for the whole read loop (a wait_for per message would be a task
+            # per message in this client, which shares the CPU with what it measures).
+            await asyncio.wait({reader}, timeout=window["stop"] - time.time())
+            if reader.done() and not reader.cancelled() and reader.exception() is not None:
+                closed_early.append(repr(reader.exception())[:200])
+            reader.cancel()
+
+    async def read(ws: Any) -> None:
         nonlocal counted
-        async with connect(url, additional_headers=headers, max_queue=None, open_timeout=30) as ws:
-            while True:
-                remaining = stop_at - time.time()
-                if remaining <= 0:
-                    return
-                try:
-                    raw = await asyncio.wait_for(ws.recv(), remaining)
-                except TimeoutError:
-                    return
-                now = time.time()
-                if now < start_at or '"comment"' not in raw:
-                    continue
-                message = json.loads(raw)
-                if message.get("type") != "comment":
-                    continue
-                sent = datetime.fromisoformat(message["data"]["timestamp"].replace("Z", "+00:00"))
-                latencies.append((now - sent.timestamp()) * 1000)
-                counted += 1
+        async for raw in ws:
+            now = time.time()
+            start_at = window.get("start")
+            if start_at is None or now < start_at or '"comment"' not in raw:
+                continue
+            if now > window["stop"]:
+                return
+            message = orjson.loads(raw)
+            if message.get("type") != "comment":
+                continue
+            stamp = message["data"]["timestamp"].replace("Z", "+00:00")
+            latencies.append((now - datetime.fromisoformat(stamp).timestamp()) * 1000)
+            counted += 1
 
     await asyncio.gather(*(one(u) for u in urls))
     latencies.sort()
@@ -146,18 +221,24 @@ async def subscribe(
         "p50_ms": pct(0.50),
         "p99_ms": pct(0.99),
         "max_ms": latencies[-1] if latencies else float("nan"),
+        "closed_early": len(closed_early),
+        "first_close": closed_early[0] if closed_early else None,
     }
 
 
 def run_subscribers(
-    urls: list[str], seconds: float, warmup: float, headers: dict[str, str]
+    urls: list[str],
+    seconds: float,
+    warmup: float,
+    headers: dict[str, str],
+    meter: CpuMeter | None = None,
 ) -> dict[str, Any]:
     try:
         import uvloop
 
-        return uvloop.run(subscribe(urls, seconds, warmup, headers))
+        return uvloop.run(subscribe(urls, seconds, warmup, headers, meter))
     except ImportError:
-        return asyncio.run(subscribe(urls, seconds, warmup, headers))
+        return asyncio.run(subscribe(urls, seconds, warmup, headers, meter))
 
 
 def _wait_port(port: int, process: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
@@ -271,18 +352,31 @@ def bench(seconds: float, rate: float, subscribers: int, connections: int) -> in
             f"wrk -t1 -c{connections}, {seconds:.0f}s"
         )
         http: dict[str, Any] = {}
+        pids = {
+            "profile-1": platform.processes["profile"].pid,
+            "profile-2": replica2.pid,
+            "gateway-1": platform.processes["gateway"].pid,
+            "gateway-2": gateway2.pid,
+        }
+        cpu_per_request: dict[str, dict[str, float]] = {}
         for name, url, headers in (
             ("direct", f"{profile_url}{path}", direct),
             ("gateway", f"{platform.gateway_url}{path}", key),
         ):
             run_wrk(wrk, url, headers, connections, 1)  # warm-up
+            meter = CpuMeter({"profile": pids["profile-1"], "gateway": pids["gateway-1"]})
+            meter.start()
             r = run_wrk(wrk, url, headers, connections, int(seconds))
+            meter.stop()
             http[name] = r
+            requests = r.rps * int(seconds)
+            cpu_per_request[name] = meter.per_unit_us(requests)
             print(
                 f"  {name:<8} {r.rps:>9.0f} req/s  p50 {r.p50_ms:7.3f} ms  p99 {r.p99_ms:7.3f} ms"
                 + (f"  errors {r.errors}" if r.errors else ""),
                 flush=True,
             )
+            print(meter.line(requests, "request"), flush=True)
         results.update(
             cached_rps_direct=round(http["direct"].rps),
             cached_p50_ms_direct=http["direct"].p50_ms,
@@ -310,13 +404,18 @@ def bench(seconds: float, rate: float, subscribers: int, connections: int) -> in
             f"through 2 gateways, {seconds:.0f}s",
             flush=True,
         )
-        fan = run_subscribers(ws_urls, seconds, 3.0, key)
+        meter = CpuMeter({**pids, "client": os.getpid()})
+        fan = run_subscribers(ws_urls, seconds, 3.0, key, meter)
         print(
             f"  quarry   {fan['deliveries_per_s']:>9.0f} deliveries/s"
             f"  p50 {fan['p50_ms']:6.1f} ms"
             f"  p99 {fan['p99_ms']:6.1f} ms  max {fan['max_ms']:6.1f} ms",
             flush=True,
         )
+        if fan["closed_early"]:
+            print(f"  {fan['closed_early']} sockets closed early: {fan['first_close']}")
+        print(meter.line(fan["deliveries"], "delivery"), flush=True)
+        cpu_per_delivery = meter.per_unit_us(fan["deliveries"])
         httpx.post(f"{platform.gateway_url}/disconnect", headers=key, json={"session_id": session})
 
         # --- the ceiling ---
@@ -337,22 +436,30 @@ def bench(seconds: float, rate: float, subscribers: int, connections: int) -> in
             )
         )
         _wait_port(ceiling_port, ceiling, work / "ceiling.log")
-        bare = run_subscribers([f"ws://{HOST}:{ceiling_port}/ws"] * subscribers, seconds, 2.0, {})
+        ceiling_meter = CpuMeter({"server": ceiling.pid, "client": os.getpid()})
+        bare = run_subscribers(
+            [f"ws://{HOST}:{ceiling_port}/ws"] * subscribers, seconds, 2.0, {}, ceiling_meter
+        )
         print(
             f"  ceiling  {bare['deliveries_per_s']:>9.0f} deliveries/s"
             f"  p50 {bare['p50_ms']:6.1f} ms"
             f"  p99 {bare['p99_ms']:6.1f} ms  (bare Starlette, one process, no gateway/Redis)",
             flush=True,
         )
+        print(ceiling_meter.line(bare["deliveries"], "delivery"), flush=True)
         results.update(
             ws_deliveries_per_s=round(fan["deliveries_per_s"]),
             ws_p50_ms=round(fan["p50_ms"], 2),
             ws_p99_ms=round(fan["p99_ms"], 2),
             ws_offered_per_s=round(rate * subscribers),
+            ws_closed_early=fan["closed_early"],
             ws_ceiling_deliveries_per_s=round(bare["deliveries_per_s"]),
             ws_ceiling_p99_ms=round(bare["p99_ms"], 2),
             subscribers=subscribers,
             replicas=2,
+            cpu_us_per_request=cpu_per_request,
+            cpu_us_per_delivery=cpu_per_delivery,
+            ceiling_cpu_us_per_delivery=ceiling_meter.per_unit_us(bare["deliveries"]),
         )
     print()
     p50 = results["cached_p50_ms_gateway"]

@@ -35,6 +35,7 @@ from gateway.routes import ROUTERS
 from gateway.runtime import GatewayRuntime
 from gateway.settings import GatewaySettings
 from gateway.token_cache import VerifiedTokenCache
+from gateway.upstream import UpstreamPool
 from gateway.websocket_proxy import WebSocketProxy
 from shared.error_handlers import UnhandledErrorMiddleware, install_error_handlers
 from shared.http_compat import HeadAsGetMiddleware
@@ -81,6 +82,8 @@ async def open_runtime(app: FastAPI, dispatcher: GatewayDispatcher) -> AsyncIter
             trust_env=False,
         )
         stack.push_async_callback(session.close)
+        upstream = UpstreamPool(max_connections=settings.upstream_max_connections)
+        stack.push_async_callback(upstream.close)
         redis = create_redis(settings.redis_url)
         stack.push_async_callback(redis.aclose)
         auth_client = AuthClient(
@@ -131,7 +134,7 @@ async def open_runtime(app: FastAPI, dispatcher: GatewayDispatcher) -> AsyncIter
             authenticator=authenticator,
             limiter=limiter,
             http_proxy=HttpProxy(
-                session,
+                upstream,
                 connect_timeout=settings.upstream_connect_timeout_seconds,
                 read_timeout=settings.upstream_timeout_seconds,
                 long_read_timeout=settings.upstream_long_timeout_seconds,

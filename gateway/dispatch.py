@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.authentication import Authenticated, IntrospectionRefused, find_credentials
 from gateway.cross_site import check_cross_site
-from gateway.forwarding import HeaderList, Peer, resolve_peer, upstream_request_headers
+from gateway.forwarding import HeaderList, Peer, as_text, resolve_peer, upstream_request_headers
 from gateway.proxy import send_error
 from gateway.rate_limit import as_dict
 from gateway.request_headers import RequestHeaders, read_headers
@@ -139,11 +139,12 @@ class GatewayDispatcher:
         if route.owner is Owner.GATEWAY:
             return await self._own_route(scope, receive, send, auth, extra)
         settings = runtime.settings
+        origin = runtime.service_origins[route.owner]
         return await runtime.http_proxy.forward(
             scope,
             receive,
             send,
-            base_url=runtime.service_urls[route.owner],
+            origin=origin,
             service=route.owner.value,
             request=headers,
             headers=upstream_request_headers(
@@ -151,7 +152,8 @@ class GatewayDispatcher:
                 peer=peer,
                 request_id=self._request_id(scope),
                 bearer=auth.access_token if auth is not None else None,
-                proof=runtime.proof_header,
+                proof=runtime.proof_header_raw,
+                origin_host=runtime.service_hosts[route.owner],
             ),
             max_body=(
                 settings.max_upload_bytes
@@ -228,12 +230,15 @@ class GatewayDispatcher:
                 send,
                 base_url=runtime.service_urls[route.owner],
                 service=route.owner.value,
-                headers=upstream_request_headers(
-                    headers,
-                    peer=peer,
-                    request_id=self._request_id(scope),
-                    bearer=auth.access_token if auth is not None else None,
-                    proof=runtime.proof_header,
+                headers=as_text(
+                    upstream_request_headers(
+                        headers,
+                        peer=peer,
+                        request_id=self._request_id(scope),
+                        bearer=auth.access_token if auth is not None else None,
+                        proof=runtime.proof_header_raw,
+                        origin_host=runtime.service_hosts[route.owner],
+                    )
                 ),
                 query=upstream_query,
                 extra_headers=extra,

@@ -68,22 +68,32 @@ def upstream_request_headers(
     peer: Peer,
     request_id: str,
     bearer: str | None,
-    proof: tuple[str, str],
-) -> list[tuple[str, str]]:
-    """The headers to send upstream (names as ``str``, for the HTTP client)."""
+    proof: tuple[bytes, bytes],
+    origin_host: bytes,
+) -> HeaderList:
+    """The headers to send upstream, as they go on the wire. ``origin_host`` is the
+    service's address, the ``Host`` of a request that came without one."""
+    client = peer.client_ip.encode("latin-1")
     out = [
         *headers.forward,
         proof,
-        ("X-Request-ID", request_id),
-        ("X-Forwarded-For", peer.client_ip),
-        ("X-Real-IP", peer.client_ip),
-        ("X-Forwarded-Proto", peer.proto),
+        (b"x-request-id", request_id.encode("latin-1")),
+        (b"x-forwarded-for", client),
+        (b"x-real-ip", client),
+        (b"x-forwarded-proto", peer.proto.encode("latin-1")),
     ]
     if peer.host:
-        out.append(("X-Forwarded-Host", peer.host))
+        out.append((b"x-forwarded-host", peer.host.encode("latin-1")))
+    if not headers.host:  # HTTP/1.0 without Host: the service's own
+        out.append((b"host", origin_host))
     if bearer is not None:
-        out.append(("Authorization", f"Bearer {bearer}"))
+        out.append((b"authorization", b"Bearer " + bearer.encode("latin-1")))
     return out
+
+
+def as_text(headers: HeaderList) -> list[tuple[str, str]]:
+    """``headers`` with ``str`` names and values (for aiohttp's WebSocket client)."""
+    return [(n.decode("latin-1"), v.decode("latin-1")) for n, v in headers]
 
 
 def client_response_headers(

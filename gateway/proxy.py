@@ -1,4 +1,5 @@
-"""The HTTP proxy: one pooled aiohttp session, bodies streamed both ways.
+"""The HTTP proxy: pooled upstream connections (:mod:`gateway.upstream`), bodies
+streamed both ways.
 
 Written at the ASGI level so that a request body flows from ``receive`` to the
 service as it arrives (a 1 GiB upload never sits in the gateway's memory) and a
@@ -15,10 +16,13 @@ timeout, or an average rate below the minimum once the grace period is over, is 
 408 and the connection is closed. A service that is down answers 503, one that is too
 slow 504, a broken answer 502, each in the route's dialect.
 
-Why aiohttp: measured on this machine (2 cores, uvicorn+uvloop+httptools, wrk,
-50 connections, a tiny JSON backend that serves ~31k req/s directly), the same
-minimal proxy served ~300 req/s on a shared ``httpx.AsyncClient``
-(encode/httpx#3215) and ~7,900 req/s on an ``aiohttp.ClientSession``.
+Why not a general HTTP client: measured on this machine (2 cores,
+uvicorn+uvloop+httptools, wrk, 50 connections, a tiny JSON backend that serves ~31k
+req/s directly), the same minimal proxy served ~300 req/s on a shared
+``httpx.AsyncClient`` (encode/httpx#3215) and ~7,900 req/s on an
+``aiohttp.ClientSession``; profiled under ``bench/gateway.py``, aiohttp's own request
+machinery was then the largest part of the gateway's CPU per request, which
+:mod:`gateway.upstream` (httptools' parser, a small pool) does without.
 """
 
 from __future__ import annotations
@@ -27,14 +31,20 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
-import aiohttp
 from starlette.types import Receive, Scope, Send
-from yarl import URL
 
 from gateway.counters import UPSTREAM_FAILURES
 from gateway.errors import RequestTimeout, UpstreamUnavailable
-from gateway.forwarding import client_response_headers
+from gateway.forwarding import HeaderList, client_response_headers
 from gateway.request_headers import RequestHeaders
+from gateway.upstream import (
+    ConnectFailed,
+    ReadTimedOut,
+    UpstreamFailure,
+    UpstreamPool,
+    UpstreamResponse,
+    encode_head,
+)
 from shared.error_handlers import error_response
 from shared.errors import PayloadTooLarge, QuarryError, UpstreamError, UpstreamTimeout
 from shared.log import get_logger
@@ -42,9 +52,8 @@ from shared.log import get_logger
 log = get_logger("gateway.proxy")
 
 SMALL_BODY = 64 * 1024
-# The client headers aiohttp would otherwise invent.
-SKIP_AUTO_HEADERS = frozenset({"Accept-Encoding", "User-Agent", "Content-Type"})
 CLOSE = (b"connection", b"close")
+CHUNKED = (b"transfer-encoding", b"chunked")
 
 
 class _BodyAborted(Exception):
@@ -140,22 +149,17 @@ async def send_error(
 class HttpProxy:
     def __init__(
         self,
-        session: aiohttp.ClientSession,
+        pool: UpstreamPool,
         *,
         connect_timeout: float,
         read_timeout: float,
         long_read_timeout: float,
         body_policy: BodyPolicy,
     ) -> None:
-        self._session = session
+        self._pool = pool
         self._body_policy = body_policy
-        # Built once: ``connect`` includes waiting for a pooled connection.
-        self._timeouts = {
-            long: aiohttp.ClientTimeout(
-                total=None, connect=read, sock_connect=connect_timeout, sock_read=read
-            )
-            for long, read in ((False, read_timeout), (True, long_read_timeout))
-        }
+        self._connect_timeout = connect_timeout
+        self._read_timeouts = {False: read_timeout, True: long_read_timeout}
 
     async def forward(
         self,
@@ -163,15 +167,16 @@ class HttpProxy:
         receive: Receive,
         send: Send,
         *,
-        base_url: str,
+        origin: tuple[str, int],
         service: str,
         request: RequestHeaders,
-        headers: list[tuple[str, str]],
+        headers: HeaderList,
         max_body: int,
         long_timeout: bool,
-        rate_limit: list[tuple[bytes, bytes]],
+        rate_limit: HeaderList,
     ) -> int:
-        """Proxy one HTTP request to ``base_url``; returns the status the client got."""
+        """Proxy one HTTP request to the service at ``origin``; returns the status the
+        client got."""
         declared = request.content_length
         if declared is not None and declared > max_body:
             UPSTREAM_FAILURES.labels(service, "too_large").inc()
@@ -182,36 +187,40 @@ class HttpProxy:
                 PayloadTooLarge(f"Request body exceeds the limit of {max_body} bytes"),
                 [*rate_limit, CLOSE],
             )
-        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+        target: bytes = scope.get("raw_path") or scope["path"].encode()
         query: bytes = scope.get("query_string", b"")
-        target = base_url + raw_path.decode("latin-1")
         if query:
-            target += "?" + query.decode("latin-1")
+            target += b"?" + query
         method: str = scope["method"]
         body = RequestBody(receive, max_body, self._body_policy) if request.has_body else None
-        # A pooled connection the service had just closed is retried once on a fresh one
-        # by aiohttp itself, for idempotent methods whose body can be sent again
-        # (RFC 9112 9.3.1); a streamed body never is.
+        chunked = body is not None and declared is None
+        if chunked:  # the client's framing is hop-by-hop: this hop's is chunked too
+            headers.append(CHUNKED)
         try:
-            async with self._session.request(
-                method,
-                URL(target, encoded=True),
-                headers=headers,
-                data=body.stream() if body is not None else None,
-                allow_redirects=False,
-                timeout=self._timeouts[long_timeout],
-                skip_auto_headers=SKIP_AUTO_HEADERS,
-                compress=None,
-            ) as upstream:
-                return await self._relay_response(upstream, send, rate_limit, method)
-        except _ResponseCut as cut:
-            # Too late for an error response: returning unfinished makes the
-            # server close the connection, so the client sees a truncated body.
-            kind = "client_gone" if cut.status == 499 else "body_cut"
-            UPSTREAM_FAILURES.labels(service, kind).inc()
-            return cut.status
-        except (aiohttp.ClientError, TimeoutError) as exc:
+            upstream = await self._pool.request(
+                origin,
+                encode_head(method, target, headers),
+                method=method,
+                body=body.stream() if body is not None else None,
+                chunked=chunked,
+                connect_timeout=self._connect_timeout,
+                read_timeout=self._read_timeouts[long_timeout],
+            )
+        except UpstreamFailure as exc:
             error = self._classify(exc, body, service)
+        else:
+            try:
+                return await self._relay_response(upstream, send, rate_limit, method)
+            except _ResponseCut as cut:
+                # Too late for an error response: returning unfinished makes the
+                # server close the connection, so the client sees a truncated body.
+                kind = "client_gone" if cut.status == 499 else "body_cut"
+                UPSTREAM_FAILURES.labels(service, kind).inc()
+                return cut.status
+            except UpstreamFailure as exc:  # the small body failed before anything was sent
+                error = self._classify(exc, body, service)
+            finally:
+                upstream.release()
         if error is None:  # the client went away: nobody to answer
             UPSTREAM_FAILURES.labels(service, "client_gone").inc()
             return 499
@@ -235,11 +244,11 @@ class HttpProxy:
                 if body.too_slow:
                     return RequestTimeout("The request body arrived too slowly")
                 return RequestTimeout()
-        if isinstance(exc, aiohttp.ConnectionTimeoutError | aiohttp.ClientConnectorError):
+        if isinstance(exc, ConnectFailed):
             log.warning("upstream_unavailable", service=service, error=repr(exc))
             UPSTREAM_FAILURES.labels(service, "unavailable").inc()
             return UpstreamUnavailable(f"The {service} service is unavailable")
-        if isinstance(exc, aiohttp.ServerTimeoutError | TimeoutError):
+        if isinstance(exc, ReadTimedOut):
             log.warning("upstream_timeout", service=service, error=repr(exc))
             UPSTREAM_FAILURES.labels(service, "timeout").inc()
             return UpstreamTimeout(f"The {service} service did not answer in time")
@@ -249,25 +258,26 @@ class HttpProxy:
 
     async def _relay_response(
         self,
-        upstream: aiohttp.ClientResponse,
+        upstream: UpstreamResponse,
         send: Send,
-        rate_limit: list[tuple[bytes, bytes]],
+        rate_limit: HeaderList,
         method: str,
     ) -> int:
         status = upstream.status
-        headers = client_response_headers(upstream.raw_headers, status, rate_limit)
         length = upstream.content_length
         if method == "HEAD" or (length is not None and length <= SMALL_BODY):
             content = b"" if method == "HEAD" else await upstream.read()
+            headers = client_response_headers(upstream.raw_headers, status, rate_limit)
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": content, "more_body": False})
             return status
+        headers = client_response_headers(upstream.raw_headers, status, rate_limit)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         try:
-            async for chunk in upstream.content.iter_any():
+            async for chunk in upstream.chunks():
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except UpstreamFailure as exc:
             log.warning("upstream_body_failed", error=repr(exc))
             raise _ResponseCut(status) from exc
         except OSError as exc:  # the client went away mid-answer

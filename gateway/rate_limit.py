@@ -38,6 +38,13 @@ not) or fails closed (503 with ``Retry-After``), chosen by what the limit protec
   Redis outage into a full outage, while the services still authenticate every
   request and bound their own work.
 
+Calls made in the same turn of the event loop (under load, the requests whose bytes
+arrived together) go to Redis as one pipeline: one write and one read for all of them,
+each still one script call that decides its own request. Profiled under
+``bench/gateway.py``, redis-py's per-call machinery (pool checkout, retry wrapper,
+packing, the reply parser) was a fifth of the gateway's CPU per request at 50
+connections; a lone request (1 connection) is sent at once, as before.
+
 A failed Redis call opens a circuit breaker (:mod:`gateway.breaker`,
 ``GATEWAY_RATE_LIMIT_BREAKER_SECONDS``) so an outage costs one bounded wait, not one
 per request; its state is reported on ``/monitoring/detailed``.
@@ -45,12 +52,14 @@ per request; its state is reported on ``/monitoring/detailed``.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.exceptions import NoScriptError
 
 from gateway.breaker import CircuitBreaker
 from gateway.rate_limit_script import SLIDING_WINDOW_SCRIPT
@@ -65,6 +74,7 @@ log = get_logger("gateway.rate_limit")
 KEY_PREFIX = "quarry:ratelimit"
 FAIL_CLOSED = frozenset({RateClass.AUTH, RateClass.STRICT, RateClass.EXPORT, RateClass.CONNECT})
 HeaderList = list[tuple[bytes, bytes]]
+_Call = tuple[list[str], list[int], "asyncio.Future[list[int]]"]  # keys, args, the answer
 LIMIT, REMAINING, RESET = b"x-ratelimit-limit", b"x-ratelimit-remaining", b"x-ratelimit-reset"
 
 
@@ -153,6 +163,9 @@ class GatewayRateLimiter:
         )
         self._redis = Redis(connection_pool=self._pool)
         self._script = self._redis.register_script(SLIDING_WINDOW_SCRIPT)
+        # Script calls waiting for this turn of the event loop to end (see the module doc).
+        self._pending: list[_Call] = []
+        self._flushes: set[asyncio.Task[None]] = set()
         self.breaker = CircuitBreaker("rate-limiter-redis", settings.rate_limit_breaker_seconds)
         self.counts = LimiterCounts()
         # The degraded answer of each class, computed once.
@@ -162,6 +175,8 @@ class GatewayRateLimiter:
         }
 
     async def close(self) -> None:
+        for task in list(self._flushes):
+            await asyncio.gather(task, return_exceptions=True)
         await self._redis.aclose()
         await self._pool.aclose()
 
@@ -183,7 +198,7 @@ class GatewayRateLimiter:
             keys.extend(rule.keys(client_id if rule.per_client and client_id else key))
             args += (rule.limit, rule.window)
         try:
-            answer: list[int] = await self._script(keys=keys, args=args)
+            answer = await self._evaluate(keys, args)
         except Exception as exc:  # any storage failure: the gateway stays up
             if self.breaker.closed:
                 log.warning("rate_limiter_unavailable", error=repr(exc))
@@ -209,6 +224,57 @@ class GatewayRateLimiter:
             window=rule.window,
             headers=as_dict(_headers(rule.limit, 0, now + retry)),
         )
+
+    async def _evaluate(self, keys: list[str], args: list[int]) -> list[int]:
+        """The script's answer for one request, sent with this turn's other calls."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[int]] = loop.create_future()
+        self._pending.append((keys, args, future))
+        if len(self._pending) == 1:
+            loop.call_soon(self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        batch, self._pending = self._pending, []
+        # A task of its own: a request that goes away must not strand the others.
+        task = asyncio.get_running_loop().create_task(self._send(batch))
+        self._flushes.add(task)
+        task.add_done_callback(self._flushes.discard)
+
+    async def _send(self, batch: list[_Call]) -> None:
+        try:
+            if len(batch) == 1:
+                keys, args, _ = batch[0]
+                answers: list[Any] = [await self._script(keys=keys, args=args)]
+            else:
+                answers = await self._pipeline(batch)
+        except Exception as exc:
+            answers = [exc] * len(batch)
+        for (_, _, future), answer in zip(batch, answers, strict=True):
+            if future.done():
+                continue
+            if isinstance(answer, BaseException):
+                future.set_exception(answer)
+            else:
+                future.set_result(answer)
+
+    async def _pipeline(self, batch: list[_Call]) -> list[Any]:
+        sha = self._script.sha
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for keys, args, _ in batch:
+                pipe.evalsha(sha, len(keys), *keys, *args)
+            answers: list[Any] = await pipe.execute(raise_on_error=False)
+        if any(isinstance(answer, NoScriptError) for answer in answers):
+            # Redis lost its scripts (restarted, flushed): load it and send those again.
+            await self._redis.script_load(SLIDING_WINDOW_SCRIPT)
+            again = [i for i, answer in enumerate(answers) if isinstance(answer, NoScriptError)]
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for i in again:
+                    keys, args, _ = batch[i]
+                    pipe.evalsha(sha, len(keys), *keys, *args)
+                for i, answer in zip(again, await pipe.execute(raise_on_error=False), strict=True):
+                    answers[i] = answer
+        return answers
 
     def _degrade(self, rate_class: RateClass, rules: tuple[Rule, ...]) -> HeaderList:
         counts = self.counts.degraded_decisions

@@ -72,7 +72,7 @@ _PLAIN_CONNECTION = frozenset({b"keep-alive", b"close", b"upgrade"})
 class RequestHeaders:
     """What the gateway needs of a request's headers."""
 
-    forward: list[tuple[str, str]] = field(default_factory=list)
+    forward: list[tuple[bytes, bytes]] = field(default_factory=list)  # as received
     authorization: str | None = None
     api_key: str | None = None
     cookie: str | None = None
@@ -120,17 +120,17 @@ def read_headers(raw: Sequence[tuple[bytes, bytes]], *, websocket: bool = False)
             continue
         if name.startswith(b"x-quarry-"):
             continue
-        text = value.decode("latin-1")
         if name == b"cookie":
+            text = value.decode("latin-1")
             out.cookie = text if out.cookie is None else f"{out.cookie}; {text}"
         elif name == b"host":
-            out.host = text
+            out.host = value.decode("latin-1")
         elif name == b"content-length":
             try:
                 out.content_length = int(value)
             except ValueError:
                 out.bad_content_length = True
-        forward.append((name.decode("latin-1"), text))
+        forward.append((name, value))
     if hop_tokens:  # rare: a Connection header naming further hop-by-hop headers
-        out.forward = [(n, v) for n, v in forward if n.encode("latin-1") not in hop_tokens]
+        out.forward = [(n, v) for n, v in forward if n not in hop_tokens]
     return out

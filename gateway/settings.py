@@ -69,6 +69,11 @@ class GatewaySettings(CommonSettings):
     max_body_bytes: int = Field(50 * MIB, ge=1)  # every other route
     # The largest WebSocket message relayed either way (larger: both sides closed, 1009).
     websocket_max_message_bytes: int = Field(16 * MIB, ge=1)
+    # permessage-deflate towards WebSocket clients. Off: each subscriber's frames would be
+    # compressed in its own zlib context (no sharing between subscribers), which was the
+    # largest cost of relaying a comment fan-out (bench/profile.py) and holds ~300 KB of
+    # zlib state per socket; comment frames are a few hundred bytes.
+    websocket_per_message_deflate: bool = False
 
     # Rate limits, "<requests>/<seconds>" (the Profile and Export specs' defaults).
     rate_limit_enabled: bool = True

@@ -15,7 +15,6 @@ from typing import Any
 import uvicorn
 
 from shared.log import access_log_enabled
-from shared.migrations import upgrade
 from shared.settings import CommonSettings
 
 
@@ -51,6 +50,9 @@ class ServiceCli:
     def migrate(self, _: argparse.Namespace) -> int:
         if self.migrations_dir is None or self.schema is None:
             return 0
+        # Alembic (and SQLAlchemy with it) only for this command, not in a serving process.
+        from shared.migrations import upgrade
+
         settings = self.settings_factory()
         upgrade(self.migrations_dir, settings.database_url, self.schema)
         return 0

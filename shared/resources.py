@@ -1,26 +1,35 @@
 """Pooled clients a process opens once in its lifespan: database engine, Redis,
-HTTP, S3, SQS. Each opener registers its health check on the app."""
+HTTP, S3, SQS. Each opener registers its health check on the app.
+
+The client libraries are imported by the opener that needs them, not with this module:
+SQLAlchemy, httpx and aioboto3/botocore are ~60 MiB of a process's resident memory
+together, and a process that opens no database or object store (the gateway) never
+loads them.
+"""
 
 from __future__ import annotations
 
 from contextlib import AsyncExitStack
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from fastapi import FastAPI
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.pool import QueuePool
 
-from shared.aws import open_s3, open_sqs
-from shared.database import create_engine, ping, session_factory
 from shared.redis_retry import reconnect_once
 from shared.settings import CommonSettings
+
+if TYPE_CHECKING:
+    import httpx
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 
 async def open_database(
     stack: AsyncExitStack, app: FastAPI, settings: CommonSettings, schema: str
 ) -> AsyncEngine:
+    from sqlalchemy.pool import QueuePool
+
+    from shared.database import create_engine, ping, session_factory
+
     engine = create_engine(settings.database_url, schema, pool_size=settings.database_pool_size)
     stack.push_async_callback(engine.dispose)
     app.state.engine = engine
@@ -66,6 +75,8 @@ async def open_redis(stack: AsyncExitStack, app: FastAPI, settings: CommonSettin
 async def open_http(
     stack: AsyncExitStack, app: FastAPI, settings: CommonSettings
 ) -> httpx.AsyncClient:
+    import httpx
+
     client = httpx.AsyncClient(
         timeout=httpx.Timeout(settings.http_timeout_seconds, connect=3.0),
         limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
@@ -78,6 +89,8 @@ async def open_http(
 async def open_object_storage(
     stack: AsyncExitStack, app: FastAPI, settings: CommonSettings
 ) -> tuple[Any, Any]:
+    from shared.aws import open_s3, open_sqs
+
     s3 = await open_s3(stack, settings)
     sqs = await open_sqs(stack, settings)
     app.state.s3 = s3

@@ -17,12 +17,15 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
-import httpx
 from redis.asyncio import Redis
 
 from shared.backoff import Backoff
 from shared.log import get_logger
+
+if TYPE_CHECKING:  # only the helpers below take an httpx client
+    import httpx
 
 REVOKED_KEY = "quarry:revoked"
 REVOCATION_CHANNEL = "quarry:revocations"

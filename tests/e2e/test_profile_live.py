@@ -379,6 +379,10 @@ async def test_the_websocket_takes_a_bearer_token_and_refuses_without(
     token = login.json()["access_token"]
     url = stack.gateway.replace("http", "ws", 1) + "/ws/comments/bearer-session"
     async with connect(url, additional_headers={"Authorization": f"Bearer {token}"}) as ws:
+        # The client offered permessage-deflate (websockets does by default, as browsers
+        # do); the gateway declines it (GATEWAY_WEBSOCKET_PER_MESSAGE_DEFLATE is off).
+        assert ws.response is not None
+        assert "Sec-WebSocket-Extensions" not in ws.response.headers
         assert (await next_of(ws, "connected"))["session_id"] == "bearer-session"
         await ws.send("not json")
         assert (await next_of(ws, "error"))["type"] == "error"

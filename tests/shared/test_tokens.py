@@ -141,3 +141,91 @@ async def test_garbage_is_refused(ring: KeyRing) -> None:
     for token in ("", "abc", "a.b.c", "eyJhbGciOiJFZERTQSJ9.e30.AAAA"):
         with pytest.raises(InvalidToken):
             await verifier(ring).verify(token)
+
+
+# --- a verified token is remembered, and still refused when it should be -----------------
+
+
+class Revoked:
+    """What the verifier asks a revocation list (the handles revoked now)."""
+
+    def __init__(self) -> None:
+        self.handles: set[str] = set()
+
+    def is_revoked(self, handle: str | None) -> bool:
+        return handle in self.handles
+
+
+def counting(ring: KeyRing, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The tokens whose signature the verifier checks."""
+    checked: list[str] = []
+    original = TokenVerifier._decode
+
+    def decode(self: TokenVerifier, token: str, key: Any) -> dict[str, Any]:
+        checked.append(token)
+        return original(self, token, key)
+
+    monkeypatch.setattr(TokenVerifier, "_decode", decode)
+    return checked
+
+
+async def test_a_verified_token_is_not_verified_again(
+    ring: KeyRing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checked = counting(ring, monkeypatch)
+    v, token = verifier(ring), sign(ring, ring.add())
+    first = await v.verify(token)
+    assert await v.verify(token) == first
+    assert await v.verify(token) == first
+    assert checked == [token]
+
+
+async def test_a_remembered_token_is_checked_in_full_once_it_expires(
+    ring: KeyRing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checked = counting(ring, monkeypatch)
+    v = TokenVerifier(ring.jwks, issuer=ISS, audience=AUD, leeway_seconds=0)
+    now = int(time.time())
+    token = sign(ring, ring.add(), iat=now - 10, exp=now + 2)
+    await v.verify(token)
+    await v.verify(token)
+    assert checked == [token]
+    real_time = time.time
+    monkeypatch.setattr("shared.tokens.time.time", lambda: real_time() + 3)
+    # Past its exp the memory is not used: the token is decoded again, and PyJWT's own
+    # clock (not moved here, so it still accepts) has the last word.
+    await v.verify(token)
+    assert checked == [token, token]
+
+
+async def test_a_remembered_token_is_refused_once_revoked(ring: KeyRing) -> None:
+    revoked = Revoked()
+    v = TokenVerifier(ring.jwks, issuer=ISS, audience=AUD, revocations=revoked)  # type: ignore[arg-type]
+    token = sign(ring, ring.add())
+    await v.verify(token)
+    revoked.handles.add("sess-1")
+    with pytest.raises(InvalidToken, match="revoked"):
+        await v.verify(token)
+
+
+async def test_a_remembered_token_is_refused_once_its_key_is_retired(ring: KeyRing) -> None:
+    v = verifier(ring)
+    old = ring.add()
+    token = sign(ring, old)
+    await v.verify(token)
+    del ring.keys[old]
+    await v.verify(sign(ring, ring.add()))  # an unknown kid: the keys are fetched again
+    with pytest.raises(InvalidToken):
+        await v.verify(token)
+
+
+async def test_the_memory_is_bounded(ring: KeyRing, monkeypatch: pytest.MonkeyPatch) -> None:
+    checked = counting(ring, monkeypatch)
+    v = TokenVerifier(ring.jwks, issuer=ISS, audience=AUD, remembered=2)
+    kid = ring.add()
+    tokens = [sign(ring, kid) for _ in range(3)]
+    for token in tokens:
+        await v.verify(token)
+    await v.verify(tokens[0])  # forgotten (least recently used): checked again
+    await v.verify(tokens[2])  # remembered
+    assert checked == [*tokens, tokens[0]]

@@ -75,7 +75,7 @@ async def comments(
         receiver.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await receiver
-        subscriber.closed.set()
+        subscriber.close()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await writer
 

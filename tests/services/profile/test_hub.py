@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from starlette.websockets import WebSocketState
 
 from services.profile.live.hub import SLOW_CONSUMER_CLOSE, Subscriber
@@ -54,15 +55,18 @@ async def test_a_full_queue_drops_only_the_slow_subscriber() -> None:
         await asyncio.sleep(0.01)
     assert not fast.dropped
     assert fast_socket.sent == [f"m{n}" for n in range(1, 50)]
-    fast.closed.set()
+    fast.close()
     await asyncio.wait_for(writers[1], 5)
 
 
-async def test_a_stalled_send_drops_the_subscriber_after_the_timeout() -> None:
+@pytest.mark.parametrize("parked", [False, True], ids=["queued", "sent-eagerly"])
+async def test_a_stalled_send_drops_the_subscriber_after_the_timeout(parked: bool) -> None:
     socket = StuckSocket(stuck=True)
     subscriber = Subscriber(socket, queue_size=100, send_timeout=0.2)  # type: ignore[arg-type]
     writer = asyncio.create_task(subscriber.write())
     subscriber.go_live(0)
+    if parked:
+        await asyncio.sleep(0)  # the writer waits: the send starts in this step, then stalls
     subscriber.offer(1, "one")
     await asyncio.wait_for(writer, 5)
     assert subscriber.close_reason == "slow consumer: a send took over 0.2s"
@@ -81,7 +85,48 @@ async def test_replay_then_live_without_duplicates() -> None:
     subscriber.go_live(5)
     subscriber.offer(7, "live7")
     await asyncio.sleep(0.05)
-    subscriber.closed.set()
+    subscriber.close()
     await asyncio.wait_for(writer, 5)
     expected: list[Any] = [f"stored{n}" for n in range(1, 6)] + ["live6", "live7"]
     assert socket.sent == expected
+
+
+class GatedSocket(StuckSocket):
+    """Sends finish at once while the gate is open and wait while it is shut (a client
+    whose TCP window filled, then drained)."""
+
+    def __init__(self) -> None:
+        super().__init__(stuck=False)
+        self.gate = asyncio.Event()
+        self.gate.set()
+
+    async def send_text(self, text: str) -> None:
+        await self.gate.wait()
+        self.sent.append(text)
+
+
+async def test_a_send_that_has_to_wait_is_finished_in_order_by_the_writer() -> None:
+    socket = GatedSocket()
+    subscriber = Subscriber(socket, queue_size=100, send_timeout=5)  # type: ignore[arg-type]
+    writer = asyncio.create_task(subscriber.write())
+    subscriber.go_live(0)
+    await asyncio.sleep(0)  # the writer parks
+    subscriber.offer(1, "m1")
+    assert socket.sent == ["m1"]  # sent in the caller's step, no task switch
+    socket.gate.clear()
+    for n in range(2, 6):
+        subscriber.offer(n, f"m{n}")  # m2 waits in flight, m3..m5 queue behind it
+    assert socket.sent == ["m1"]
+    socket.gate.set()
+    for _ in range(100):
+        if len(socket.sent) == 5:
+            break
+        await asyncio.sleep(0.01)
+    assert socket.sent == ["m1", "m2", "m3", "m4", "m5"]
+    subscriber.offer(6, "m6")
+    await asyncio.sleep(0.01)
+    assert socket.sent[-1] == "m6"
+    assert subscriber.sent == 6
+    assert not subscriber.dropped
+    subscriber.close()
+    await asyncio.wait_for(writer, 5)
