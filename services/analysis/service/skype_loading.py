@@ -3,8 +3,9 @@
 - ``skype.export.open`` → ``{"export_id", "status"}``: the export of the job, created
   on its first attempt (``ON CONFLICT (job_id)``), so every attempt loads into the same
   export; a ready export also answers the ``result`` of the attempt that finished it.
-- ``skype.export.chunk`` ``{export_id, chunk, first_seq, rows, csv}`` (the rows inline)
-  or ``{..., bucket, key}`` (a CSV object, for a chunk too large for a webhook) → COPY
+- ``skype.export.chunk`` ``{export_id, chunk, first_seq, rows, csv_base64}`` (the CSV
+  rows inline) or ``{..., bucket, key}`` (a CSV object, for a chunk too large for a
+  webhook) → COPY
   into ``skype_messages`` in one transaction with its chunk record. A
   chunk already in (same range) is skipped; a different range replaces it and every
   later chunk. The primary key (export_id, seq) makes a second copy impossible anyway.
@@ -18,6 +19,8 @@ Events are applied once by event id (``webhook_events``); a deleted export answe
 
 from __future__ import annotations
 
+import base64
+import binascii
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -178,17 +181,16 @@ class SkypeLoading:
                 export.export_id, chunk, min(first_seq, present.first_seq)
             )
         started = time.perf_counter()
-        inline = payload.get("csv")
-        if inline is not None and not isinstance(inline, str):
-            raise BadRequest("csv must be a string")
+        inline = _inline_rows(payload)
         loaded = await self.repo.copy_csv(
             "skype_messages",
             MESSAGE_COLUMNS,
             MESSAGE_NOT_NULL_TEXT,
-            _pieces(inline.encode("utf-8"))
+            _pieces(inline)
             if inline is not None
             else self._object(str(payload["bucket"]), str(payload["key"])),
         )
+        del inline
         if loaded != rows:
             raise BadRequest(f"chunk {chunk} holds {loaded} rows, the worker announced {rows}")
         seconds = time.perf_counter() - started
@@ -256,6 +258,19 @@ class SkypeLoading:
         answer = await self._s3.get_object(Bucket=bucket, Key=key)
         async for piece in answer["Body"].iter_chunks(STREAM_CHUNK):
             yield piece
+
+
+def _inline_rows(payload: dict[str, Any]) -> bytes | None:
+    """A chunk's rows sent in the webhook (``csv_base64``), None when it names an object."""
+    encoded = payload.pop("csv_base64", None)
+    if encoded is None:
+        return None
+    if not isinstance(encoded, str):
+        raise BadRequest("csv_base64 must be a string")
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except binascii.Error:
+        raise BadRequest("csv_base64 is not base64") from None
 
 
 async def _pieces(data: bytes) -> AsyncIterator[bytes]:

@@ -53,5 +53,6 @@ class WorkerSettings(CommonSettings):
     # kept, the store probed with backoff) before the attempt counts as failed.
     store_outage_wait_seconds: float = Field(600.0, ge=0)
 
-    # Skype exports: messages per bulk-load chunk (one COPY, one S3 artifact, each).
-    skype_chunk_messages: int = Field(25_000, ge=100)
+    # Skype exports: messages per bulk-load chunk (one COPY each, its rows inline in its
+    # webhook, or an S3 artifact when they would not fit one).
+    skype_chunk_messages: int = Field(8192, ge=100)

@@ -21,16 +21,16 @@ rather than filling the disk.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import io
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
-
-import orjson
+from typing import Any
 
 from services.ingest.worker import bulk_rows
 from services.ingest.worker.context import JobContext
@@ -51,7 +51,7 @@ log = get_logger("services.ingest.worker.skype_parse")
 JOB_TYPE = "skype.parse"
 MAX_PENDING_CHUNKS = 2
 BATCH_MESSAGES = 8192  # messages counted and written column-wise at a time
-INLINE_CHUNK_BYTES = 12 * 1024 * 1024  # a chunk's rows in the webhook (its limit is 16 MB)
+INLINE_CHUNK_BYTES = 12 * 1024 * 1024  # a chunk's rows in the webhook (its limit: 16 MB)
 CSV = "text/csv"
 
 
@@ -60,7 +60,8 @@ class Chunk:
     index: int
     first_seq: int
     rows: int
-    path: Path
+    data: bytes
+    """The chunk's CSV rows (``chunk_messages`` rows: a few MB)."""
 
 
 @dataclass
@@ -87,9 +88,9 @@ class Shared:
 
 
 class _ChunkWriter:
-    """The COPY chunk files of one export: rows appended a batch at a time by a thread of
-    its own (polars writes CSV with the GIL released, so the next batch is parsed
-    meanwhile); at most one batch is being written while the next is built."""
+    """The COPY chunks of one export, in memory: rows appended a batch at a time by a
+    thread of its own (polars writes CSV with the GIL released, so the next batch is
+    parsed meanwhile); at most one batch is being written while the next is built."""
 
     def __init__(
         self,
@@ -104,11 +105,10 @@ class _ChunkWriter:
         self._emit = emit
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="skype-copy-rows")
         self._writing: Future[None] | None = None
-        self._out: IO[bytes] | None = None
+        self._out: io.BytesIO | None = None
         self._index = 0
         self._first_seq = 0
         self._rows = 0
-        self._path = ctx.work_dir / "chunk-0.csv"
 
     def room(self) -> int:
         """Rows the chunk being written (or the next) still takes."""
@@ -118,8 +118,7 @@ class _ChunkWriter:
         if self._out is None:
             self._shared.slots.acquire()
             self._ctx.check_cancelled()
-            self._path = self._ctx.work_dir / f"chunk-{self._index}.csv"
-            self._out = self._path.open("wb")
+            self._out = io.BytesIO()
             self._first_seq = first_seq
             self._rows = 0
         self._wait()
@@ -132,9 +131,9 @@ class _ChunkWriter:
         if self._out is None:
             return
         self._wait()
-        self._out.close()
+        data = self._out.getvalue()
         self._out = None
-        self._emit(Chunk(self._index, self._first_seq, self._rows, self._path))
+        self._emit(Chunk(self._index, self._first_seq, self._rows, data))
         self._index += 1
         self._rows = 0
 
@@ -147,9 +146,7 @@ class _ChunkWriter:
         """After a failure: the file closed, nothing emitted."""
         with contextlib.suppress(Exception):
             self._wait()
-        if self._out is not None:
-            self._out.close()
-            self._out = None
+        self._out = None
         self._pool.shutdown(wait=True)
 
     def finish(self) -> None:
@@ -225,19 +222,18 @@ def parse_to_chunks(
 
 
 async def _chunk_source(ctx: JobContext, chunk: Chunk) -> dict[str, Any]:
-    """Where analysis reads a chunk's rows: inline in the webhook (``csv``) when its JSON
-    fits ``INLINE_CHUNK_BYTES`` (nearly always: no object store round trip, no second
-    copy of the rows in S3), else an artifact in S3 (``bucket``, ``key``)."""
-    data = await asyncio.to_thread(chunk.path.read_bytes)
-    if len(data) <= INLINE_CHUNK_BYTES:
-        text = data.decode("utf-8")
-        if len(orjson.dumps(text)) <= INLINE_CHUNK_BYTES:
-            await asyncio.to_thread(chunk.path.unlink, True)
-            return {"csv": text}
-    del data
-    ref = await ctx.upload_artifact(f"messages/chunk-{chunk.index:05d}.csv", chunk.path, CSV)
-    await asyncio.to_thread(chunk.path.unlink, True)
-    return ref
+    """Where analysis reads a chunk's rows: inline in the webhook (``csv_base64``: base64
+    keeps the JSON the size of the rows plus a third, ASCII, without escapes) when it
+    fits ``INLINE_CHUNK_BYTES`` -- nearly always: no object store round trip, no second
+    copy of the rows in S3 --, else an artifact in S3 (``bucket``, ``key``)."""
+    if (len(chunk.data) + 2) // 3 * 4 <= INLINE_CHUNK_BYTES:
+        return {"csv_base64": base64.b64encode(chunk.data).decode("ascii")}
+    path = ctx.work_dir / f"chunk-{chunk.index}.csv"
+    await asyncio.to_thread(path.write_bytes, chunk.data)
+    try:
+        return await ctx.upload_artifact(f"messages/chunk-{chunk.index:05d}.csv", path, CSV)
+    finally:
+        await asyncio.to_thread(path.unlink, True)
 
 
 async def _deliver_chunks(
@@ -252,6 +248,7 @@ async def _deliver_chunks(
             return loaded, load_seconds
         try:
             source = await _chunk_source(ctx, chunk)
+            del chunk.data
             answer = await ctx.deliver(
                 "analysis",
                 "skype.export.chunk",

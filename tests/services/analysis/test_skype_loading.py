@@ -3,6 +3,7 @@ is redelivered; a deleted export stays deleted; a forged or replayed webhook is 
 
 from __future__ import annotations
 
+import base64
 import io
 import time
 import uuid
@@ -321,7 +322,7 @@ async def test_column_wise_rows_sent_inline_load_exactly_as_row_by_row_ones_from
         source = (
             await put(s3, f"artifacts/{job_id}/messages/chunk-00000.csv", data)
             if writer == "rows"
-            else {"csv": data.decode("utf-8")}
+            else {"csv_base64": base64.b64encode(data).decode("ascii")}
         )
         payload = {"job_id": job_id, "export_id": export_id, "chunk": 0, "first_seq": 0}
         response = await worker.send("skype.export.chunk", {**payload, "rows": 40, **source})
