@@ -43,7 +43,7 @@ arrived together) go to Redis as one pipeline: one write and one read for all of
 each still one script call that decides its own request. Profiled under
 ``bench/gateway.py``, redis-py's per-call machinery (pool checkout, retry wrapper,
 packing, the reply parser) was a fifth of the gateway's CPU per request at 50
-connections; a lone request (1 connection) is sent at once, as before.
+connections; a call with nothing else on its way to Redis is sent at once, as before.
 
 A failed Redis call opens a circuit breaker (:mod:`gateway.breaker`,
 ``GATEWAY_RATE_LIMIT_BREAKER_SECONDS``) so an outage costs one bounded wait, not one
@@ -166,6 +166,7 @@ class GatewayRateLimiter:
         # Script calls waiting for this turn of the event loop to end (see the module doc).
         self._pending: list[_Call] = []
         self._flushes: set[asyncio.Task[None]] = set()
+        self._direct = 0  # calls sent on their own, not yet answered
         self.breaker = CircuitBreaker("rate-limiter-redis", settings.rate_limit_breaker_seconds)
         self.counts = LimiterCounts()
         # The degraded answer of each class, computed once.
@@ -227,6 +228,15 @@ class GatewayRateLimiter:
 
     async def _evaluate(self, keys: list[str], args: list[int]) -> list[int]:
         """The script's answer for one request, sent with this turn's other calls."""
+        if not self._pending and not self._flushes and not self._direct:
+            # Nothing else on its way to Redis (1 connection, a quiet gateway): no turn
+            # spent waiting for company.
+            self._direct += 1
+            try:
+                answer: list[int] = await self._script(keys=keys, args=args)
+            finally:
+                self._direct -= 1
+            return answer
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[int]] = loop.create_future()
         self._pending.append((keys, args, future))

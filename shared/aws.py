@@ -34,17 +34,29 @@ def _client_kwargs(
     return kwargs
 
 
-async def open_s3(stack: AsyncExitStack, settings: CommonSettings) -> Any:
+def new_session() -> aioboto3.Session:
+    """A session for a process's clients. Give the S3 and the SQS client the same one:
+    each session loads botocore's endpoint tables and rule sets for itself (measured:
+    an SQS client on the S3 client's session adds 0.5 MiB of resident memory, on a
+    session of its own 8.5 MiB)."""
+    return aioboto3.Session()
+
+
+async def open_s3(
+    stack: AsyncExitStack, settings: CommonSettings, session: aioboto3.Session | None = None
+) -> Any:
     """An S3 client owned by ``stack`` (one per process, closed with the lifespan)."""
-    session = aioboto3.Session()
+    session = session or new_session()
     return await stack.enter_async_context(
         session.client("s3", **_client_kwargs(settings, settings.s3_endpoint_url, s3=True))
     )
 
 
-async def open_sqs(stack: AsyncExitStack, settings: CommonSettings) -> Any:
+async def open_sqs(
+    stack: AsyncExitStack, settings: CommonSettings, session: aioboto3.Session | None = None
+) -> Any:
     """An SQS client owned by ``stack``."""
-    session = aioboto3.Session()
+    session = session or new_session()
     return await stack.enter_async_context(
         session.client("sqs", **_client_kwargs(settings, settings.sqs_endpoint_url))
     )

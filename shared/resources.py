@@ -89,10 +89,11 @@ async def open_http(
 async def open_object_storage(
     stack: AsyncExitStack, app: FastAPI, settings: CommonSettings
 ) -> tuple[Any, Any]:
-    from shared.aws import open_s3, open_sqs
+    from shared.aws import new_session, open_s3, open_sqs
 
-    s3 = await open_s3(stack, settings)
-    sqs = await open_sqs(stack, settings)
+    session = new_session()
+    s3 = await open_s3(stack, settings, session)
+    sqs = await open_sqs(stack, settings, session)
     app.state.s3 = s3
     app.state.sqs = sqs
 

@@ -172,6 +172,8 @@ async def test_a_body_slower_than_the_minimum_rate_is_cut_with_408(
             writer.write(bytes([byte]))
             continue
         break
+    if answer:  # the rest of the answer (its body may come in a later segment)
+        answer += await _answer(reader)
     writer.close()
     elapsed = time.monotonic() - started
     assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]

@@ -18,7 +18,7 @@ from services.ingest.worker.liveness import keep_beating
 from services.ingest.worker.queues import JobQueues, declare_queues
 from services.ingest.worker.settings import WorkerSettings
 from services.ingest.worker.webhooks import WebhookClient
-from shared.aws import open_s3, open_sqs
+from shared.aws import new_session, open_s3, open_sqs
 from shared.backoff import Backoff
 from shared.log import configure_logging, get_logger
 from shared.redis_retry import reconnect_once
@@ -56,8 +56,9 @@ async def run(settings: WorkerSettings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
     async with AsyncExitStack() as stack:
-        sqs = await open_sqs(stack, settings)
-        s3 = await open_s3(stack, settings)
+        session = new_session()  # one for both clients: botocore's tables load once
+        sqs = await open_sqs(stack, settings, session)
+        s3 = await open_s3(stack, settings, session)
         http = await stack.enter_async_context(
             httpx.AsyncClient(
                 timeout=httpx.Timeout(settings.webhook_timeout_seconds, connect=5.0),
