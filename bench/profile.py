@@ -268,14 +268,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=100.0, help="comments per second")
     parser.add_argument("--subscribers", type=int, default=200)
     parser.add_argument("--connections", type=int, default=10, help="wrk connections")
+    parser.add_argument(
+        "--direct-fanout",
+        action="store_true",
+        help="also the fan-out with the subscribers on the replicas directly (no gateway)",
+    )
     args = parser.parse_args(argv)
     if args.command == "ceiling":
         serve_ceiling(args.port, args.rate)
         return 0
-    return bench(args.seconds, args.rate, args.subscribers, args.connections)
+    return bench(args.seconds, args.rate, args.subscribers, args.connections, args.direct_fanout)
 
 
-def bench(seconds: float, rate: float, subscribers: int, connections: int) -> int:
+def bench(
+    seconds: float, rate: float, subscribers: int, connections: int, direct_fanout: bool = False
+) -> int:
     from deploy.backing import start_backing
     from deploy.platform import start_platform
     from deploy.ports import free_port
@@ -417,6 +424,40 @@ def bench(seconds: float, rate: float, subscribers: int, connections: int) -> in
         print(meter.line(fan["deliveries"], "delivery"), flush=True)
         cpu_per_delivery = meter.per_unit_us(fan["deliveries"])
         httpx.post(f"{platform.gateway_url}/disconnect", headers=key, json={"session_id": session})
+
+        if direct_fanout:
+            # The same fan-out with the subscribers on the replicas themselves: what the
+            # gateway's relay adds. The session is the token's tenant's (the replicas
+            # take the Bearer token and the gateway proof, as the gateway sends them).
+            bearer = {"Authorization": f"Bearer {token}"}
+            answer = httpx.post(
+                f"{platform.gateway_url}/connect",
+                headers=bearer,
+                json={"session_id": session, "username": "replay_bench"},
+                timeout=30,
+            )
+            assert answer.status_code == 200, answer.text
+            replicas = [profile_url, replica2_url]
+            direct_urls = [
+                f"{replicas[i % 2].replace('http', 'ws', 1)}/ws/comments/{session}?replay=0"
+                for i in range(subscribers)
+            ]
+            direct_meter = CpuMeter({**pids, "client": os.getpid()})
+            plain = run_subscribers(direct_urls, seconds, 3.0, direct, direct_meter)
+            print(
+                f"  direct   {plain['deliveries_per_s']:>9.0f} deliveries/s"
+                f"  p50 {plain['p50_ms']:6.1f} ms"
+                f"  p99 {plain['p99_ms']:6.1f} ms  (subscribers on the replicas, no gateway)",
+                flush=True,
+            )
+            print(direct_meter.line(plain["deliveries"], "delivery"), flush=True)
+            results.update(
+                ws_direct_deliveries_per_s=round(plain["deliveries_per_s"]),
+                ws_direct_p99_ms=round(plain["p99_ms"], 2),
+            )
+            httpx.post(
+                f"{platform.gateway_url}/disconnect", headers=bearer, json={"session_id": session}
+            )
 
         # --- the ceiling ---
         ceiling_port = free_port(HOST)
