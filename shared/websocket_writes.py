@@ -9,10 +9,12 @@ buffer once, at the end of the current loop step (``call_soon``): a batch of com
 sent to one subscriber, or relayed to one client after one read from upstream, leaves
 in one write. Nothing waits for a timer: the write happens before the loop polls again.
 
-Everything else is uvicorn's own: the handshake, closes, pings, flow control. A send
-while the transport is paused (the client's window is full) goes through uvicorn's
-``send``, which waits until it may write and then writes what is buffered, in order
-(every write path takes the bytes from the same buffer, so frames never reorder).
+Everything else is uvicorn's own: the handshake, closes, pings, flow control. Past
+``FLUSH_BYTES`` buffered in one step the buffer is written at once, so the transport's
+flow control still engages within a long step (a backlog sent in one go): once the
+transport is paused, a send goes through uvicorn's ``send``, which waits until it may
+write (the sender yields the loop) and then writes what is buffered, in order (every
+write path takes the bytes from the same buffer, so frames never reorder).
 
 ``python -m gateway serve`` and ``python -m services.profile serve`` use it
 (``ws=CoalescingWebSocketProtocol``).
@@ -27,9 +29,12 @@ from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.exceptions import InvalidState
 
+FLUSH_BYTES = 64 * 1024
+
 
 class CoalescingWebSocketProtocol(WebSocketsSansIOProtocol):
     _flush_handle: asyncio.Handle | None = None
+    _buffered = 0  # payload bytes framed since the last write
 
     async def send(self, message: Any) -> None:
         if (
@@ -44,19 +49,28 @@ class CoalescingWebSocketProtocol(WebSocketsSansIOProtocol):
             try:
                 if data is not None:
                     self.conn.send_binary(data)
+                    self._buffered += len(data)
                 elif text is not None:
-                    self.conn.send_text(text.encode())
+                    payload = text.encode()
+                    self.conn.send_text(payload)
+                    self._buffered += len(payload)
                 else:
                     return
             except InvalidState:
                 raise ClientDisconnected() from None
-            if self._flush_handle is None:
+            if self._buffered >= FLUSH_BYTES:
+                self._flush()
+            elif self._flush_handle is None:
                 self._flush_handle = self.loop.call_soon(self._flush)
             return
+        self._buffered = 0  # uvicorn's send writes whatever is buffered
         await super().send(message)
 
     def _flush(self) -> None:
-        self._flush_handle = None
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        self._buffered = 0
         output = self.conn.data_to_send()
         if not output or self.disconnected or self.transport.is_closing():
             return

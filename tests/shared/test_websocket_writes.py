@@ -117,6 +117,17 @@ async def test_frames_sent_in_one_step_leave_in_one_write(url: str) -> None:
     assert writes[0].count(b"m") == 20
 
 
+async def test_a_long_step_is_written_every_64_kib(url: str) -> None:
+    """So the transport's flow control engages within one step (a backlog sent at once)."""
+    async with connect(url, compression=None) as ws:
+        WRITES.clear()
+        await ws.send("200:1024")  # 200 messages of ~1 KiB in one step
+        received = [await ws.recv() for _ in range(201)]
+        writes = list(WRITES)
+    assert len(received) == 201
+    assert 3 <= len(writes) <= 5  # 200 KiB: three full writes of 64 KiB and the rest
+
+
 async def test_uvicorns_own_protocol_writes_each_frame() -> None:
     """The baseline the coalescing protocol is measured against (bench/profile.py)."""
     async with serving(WebSocketsSansIOProtocol) as url:
