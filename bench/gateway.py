@@ -23,6 +23,12 @@ Targets (issue 7, "The gateway hot path"), at 50 connections with auth and limit
 >= 50 % of the direct requests/s on the cheap route, >= 85 % on the database route; at
 1 connection, < +0.5 ms on the median (Bearer, cheap route).
 
+Besides requests/s and latency, the CPU time each process spends per request (user +
+system, from ``/proc``, over each measurement): on a machine shared with other work the
+requests/s of one 3-second window swing by 2x, the CPU a request costs much less. The
+gateway's CPU per request against the service's (direct) is what bounds the ratio on
+an otherwise idle 2-core machine (the gateway, the service and wrk share the cores).
+
 Run: ``python -m bench.gateway`` (``--seconds N`` per measurement, ``--rounds R``,
 ``--before REV|none``). Measurements are interleaved (every target once per round, the
 median kept), so a machine's noise hits them alike; on a shared machine the absolute
@@ -48,6 +54,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 
 from bench.gateway_service import BENCH_API_KEY, CHEAP_PATH, DATABASE_PATH, HOST
 
@@ -174,6 +181,8 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: int
+    requests: int = 0
+    cpu_us: dict[str, float] | None = None  # CPU microseconds per request, by process
 
 
 def _ms(text: str) -> float:
@@ -189,6 +198,7 @@ def run_wrk(wrk: str, url: str, headers: dict[str, str], connections: int, secon
         argv += ["-H", f"{name}: {value}"]
     out = subprocess.run([*argv, url], capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
     p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
     errors = 0
@@ -196,15 +206,45 @@ def run_wrk(wrk: str, url: str, headers: dict[str, str], connections: int, secon
         found = re.search(pattern, out)
         if found:
             errors += int(found.group(1))
-    return Result(rps, p50, p99, errors)
+    return Result(rps, p50, p99, errors, requests)
+
+
+def cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
+
+
+def measured(
+    wrk: str,
+    url: str,
+    headers: dict[str, str],
+    connections: int,
+    seconds: int,
+    processes: dict[str, psutil.Process],
+) -> Result:
+    """``run_wrk`` with the CPU time each of ``processes`` spent per request."""
+    before = {name: cpu_seconds(p) for name, p in processes.items()}
+    result = run_wrk(wrk, url, headers, connections, seconds)
+    if result.requests:
+        result.cpu_us = {
+            name: (cpu_seconds(p) - before[name]) / result.requests * 1e6
+            for name, p in processes.items()
+        }
+    return result
 
 
 def median(results: list[Result]) -> Result:
+    names = set().union(*(r.cpu_us or {} for r in results))
     return Result(
         rps=statistics.median(r.rps for r in results),
         p50_ms=statistics.median(r.p50_ms for r in results),
         p99_ms=statistics.median(r.p99_ms for r in results),
         errors=sum(r.errors for r in results),
+        requests=sum(r.requests for r in results),
+        cpu_us={
+            name: statistics.median((r.cpu_us or {}).get(name, 0.0) for r in results)
+            for name in names
+        },
     )
 
 
@@ -288,6 +328,7 @@ def bench(seconds: int, rounds: int, before: str | None) -> int:
         )
         wait_http(f"http://{HOST}:{port}/healthcheck", process, work / "gateway.log")
         gateways["after"] = f"http://{HOST}:{port}"
+        gateway_processes = {"after": psutil.Process(process.pid)}
         tree = baseline_tree(before, work / "baseline") if before else None
         if tree is not None:
             port = free_port()
@@ -301,6 +342,7 @@ def bench(seconds: int, rounds: int, before: str | None) -> int:
             )
             wait_http(f"http://{HOST}:{port}/healthcheck", process, work / "gateway-before.log")
             gateways["before"] = f"http://{HOST}:{port}"
+            gateway_processes["before"] = psutil.Process(process.pid)
 
         nginx_port = free_port()
         (work / "nginx.conf").write_text(
@@ -321,6 +363,16 @@ def bench(seconds: int, rounds: int, before: str | None) -> int:
         bases["gateway (Bearer)"] = (gateways["after"], bearer)
         bases["gateway (X-API-Key)"] = (gateways["after"], api_key)
         bases["nginx"] = (nginx_url, bearer)
+        service_process = psutil.Process(service.pid)
+        watched = {
+            name: {"service": service_process}
+            | (
+                {"gateway": gateway_processes["before" if name.startswith("before") else "after"]}
+                if name.startswith(("before", "gateway"))
+                else {}
+            )
+            for name in bases
+        }
         for base, headers in bases.values():
             for path in ROUTES.values():
                 check(base + path, headers)
@@ -339,12 +391,17 @@ def bench(seconds: int, rounds: int, before: str | None) -> int:
                     cell = runs.setdefault((route, connections), {})
                     for name, (base, headers) in bases.items():
                         run_wrk(wrk, base + path, headers, connections, 1)  # warm-up
-                        result = run_wrk(wrk, base + path, headers, connections, seconds)
+                        result = measured(
+                            wrk, base + path, headers, connections, seconds, watched[name]
+                        )
                         cell.setdefault(name, []).append(result)
+                        cpu = " ".join(
+                            f"{process} {us:.0f}us" for process, us in (result.cpu_us or {}).items()
+                        )
                         print(
                             f"  round {round_number} c={connections:<3}{route:<9}{name:<21}"
                             f"{result.rps:>9.0f} req/s  p50 {result.p50_ms:7.3f} ms"
-                            f"  p99 {result.p99_ms:7.3f} ms"
+                            f"  p99 {result.p99_ms:7.3f} ms  cpu/request: {cpu}"
                             + (f"  errors {result.errors}" if result.errors else ""),
                             flush=True,
                         )
@@ -365,18 +422,32 @@ def _added(row: dict[str, Result], name: str) -> float | None:
     return round(row[name].p50_ms - row["direct"].p50_ms, 3)
 
 
+def _cpu(row: dict[str, Result], name: str, process: str) -> float | None:
+    """CPU microseconds per request of ``process`` in the ``name`` measurement."""
+    if name not in row or not row[name].cpu_us or process not in row[name].cpu_us:  # type: ignore[operator]
+        return None
+    return round(row[name].cpu_us[process], 1)  # type: ignore[index]
+
+
 def report(results: dict[tuple[str, int], dict[str, Result]]) -> None:
     print()
-    header = f"{'':<24}{'req/s':>10}{'vs direct':>11}{'p50 ms':>10}{'+p50 ms':>10}{'p99 ms':>10}"
+    header = (
+        f"{'':<24}{'req/s':>10}{'vs direct':>11}{'p50 ms':>10}{'+p50 ms':>10}{'p99 ms':>10}"
+        f"{'gw us/req':>11}{'svc us/req':>11}"
+    )
     for (route, connections), row in results.items():
         print(f"{route} route ({ROUTES[route]}), {connections} connection(s)")
         print(header)
         direct = row["direct"]
         for name, result in row.items():
             ratio = result.rps / direct.rps if direct.rps else 0.0
+            cpu = result.cpu_us or {}
+            gateway_us = f"{cpu['gateway']:.0f}" if "gateway" in cpu else "-"
+            service_us = f"{cpu['service']:.0f}" if "service" in cpu else "-"
             print(
                 f"  {name:<22}{result.rps:>10.0f}{ratio:>10.0%} {result.p50_ms:>10.3f}"
                 f"{result.p50_ms - direct.p50_ms:>+10.3f}{result.p99_ms:>10.3f}"
+                f"{gateway_us:>11}{service_us:>11}"
             )
         print()
     after, before = "gateway (Bearer)", "before (Bearer)"
@@ -391,6 +462,9 @@ def report(results: dict[tuple[str, int], dict[str, Result]]) -> None:
         "before_cheap_ratio_50": _ratio(results[("cheap", 50)], before),
         "before_db_ratio_50": _ratio(results[("database", 50)], before),
         "before_added_p50_ms_1": _added(results[("cheap", 1)], before),
+        "gateway_cpu_us_50": _cpu(results[("cheap", 50)], after, "gateway"),
+        "before_gateway_cpu_us_50": _cpu(results[("cheap", 50)], before, "gateway"),
+        "service_cpu_us_50": _cpu(results[("cheap", 50)], "direct", "service"),
         "direct_cheap_rps_50": round(results[("cheap", 50)]["direct"].rps),
         "direct_db_rps_50": round(results[("database", 50)]["direct"].rps),
     }
@@ -412,6 +486,12 @@ def report(results: dict[tuple[str, int], dict[str, Result]]) -> None:
             else (f"{was:.0%}" if at_least else f"{was:+.3f} ms")
         )
         print(f"  {label}: {old} -> {shown} ({'met' if met else 'NOT met'})")
+    gateway_us, was_us = figures["gateway_cpu_us_50"], figures["before_gateway_cpu_us_50"]
+    print(
+        f"  gateway CPU per request (cheap route, 50 connections): "
+        f"{was_us if was_us is not None else 'n/a'} -> {gateway_us} us"
+        f" (the service's own: {figures['service_cpu_us_50']} us)"
+    )
     print(json.dumps(figures))
 
 

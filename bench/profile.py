@@ -36,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
@@ -152,10 +153,13 @@ async def subscribe(
     warmup: float,
     headers: dict[str, str],
     meter: CpuMeter | None = None,
+    when_open: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Hold one socket per URL; once every socket is open, count comments and their
     latency for ``seconds`` after ``warmup``. Handshakes go 20 at a time (200 at once
-    under load timed out), and the clock starts when the last one is open."""
+    under load timed out), and the clock starts when the last one is open; then
+    ``when_open`` runs (the session's ``/connect``: no comment flows while the client
+    is still shaking hands, which under load made handshakes time out)."""
     from websockets.asyncio.client import connect
 
     latencies: list[float] = []
@@ -172,6 +176,8 @@ async def subscribe(
             ws = await connect(url, additional_headers=headers, max_queue=None, open_timeout=60)
         opened += 1
         if opened == len(urls):
+            if when_open is not None:
+                await asyncio.to_thread(when_open)
             window["start"] = time.time() + warmup
             window["stop"] = window["start"] + seconds
             if meter is not None:
@@ -232,13 +238,14 @@ def run_subscribers(
     warmup: float,
     headers: dict[str, str],
     meter: CpuMeter | None = None,
+    when_open: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     try:
         import uvloop
 
-        return uvloop.run(subscribe(urls, seconds, warmup, headers, meter))
+        return uvloop.run(subscribe(urls, seconds, warmup, headers, meter, when_open))
     except ImportError:
-        return asyncio.run(subscribe(urls, seconds, warmup, headers, meter))
+        return asyncio.run(subscribe(urls, seconds, warmup, headers, meter, when_open))
 
 
 def _wait_port(port: int, process: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
@@ -268,14 +275,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=100.0, help="comments per second")
     parser.add_argument("--subscribers", type=int, default=200)
     parser.add_argument("--connections", type=int, default=10, help="wrk connections")
+    parser.add_argument(
+        "--direct-fanout",
+        action="store_true",
+        help="also the fan-out with the subscribers on the replicas directly (no gateway)",
+    )
     args = parser.parse_args(argv)
     if args.command == "ceiling":
         serve_ceiling(args.port, args.rate)
         return 0
-    return bench(args.seconds, args.rate, args.subscribers, args.connections)
+    return bench(args.seconds, args.rate, args.subscribers, args.connections, args.direct_fanout)
 
 
-def bench(seconds: float, rate: float, subscribers: int, connections: int) -> int:
+def bench(
+    seconds: float, rate: float, subscribers: int, connections: int, direct_fanout: bool = False
+) -> int:
     from deploy.backing import start_backing
     from deploy.platform import start_platform
     from deploy.ports import free_port
@@ -294,7 +308,8 @@ def bench(seconds: float, rate: float, subscribers: int, connections: int) -> in
         "AUTH_BOOTSTRAP_ADMIN_EMAIL": "admin@example.com",
         "AUTH_BOOTSTRAP_ADMIN_PASSWORD": "Bench-Admin-Pass-123",
         "PROFILE_LIVE_REPLAY_RATE": str(rate),
-        "PROFILE_WS_QUEUE_SIZE": "100000",
+        # The service's own queue (1000) and send timeout: a subscriber that falls that
+        # far behind is dropped (1008), and the bench counts it (ws_closed_early).
         "PROFILE_WS_REPLAY_COUNT": "0",
         **{f"GATEWAY_RATE_LIMIT_{c}": unlimited for c in ("API", "WEBSOCKET", "CONNECT", "STRICT")},
         # 200 subscribers from one loopback address stand for 200 clients: no per-address cap.
@@ -388,13 +403,19 @@ def bench(seconds: float, rate: float, subscribers: int, connections: int) -> in
 
         # --- WebSocket fan-out across two replicas, through the gateways ---
         session = "bench-fanout"
-        connect = httpx.post(
-            f"{platform.gateway_url}/connect",
-            headers=key,
-            json={"session_id": session, "username": "replay_bench"},
-            timeout=30,
-        )
-        assert connect.status_code == 200, connect.text
+
+        def connect_session(headers: dict[str, str]) -> Callable[[], None]:
+            def connect() -> None:
+                answer = httpx.post(
+                    f"{platform.gateway_url}/connect",
+                    headers=headers,
+                    json={"session_id": session, "username": "replay_bench"},
+                    timeout=30,
+                )
+                assert answer.status_code == 200, answer.text
+
+            return connect
+
         ws_urls = []
         for i in range(subscribers):
             gateway = platform.gateway_url if i % 2 == 0 else gateway2_url
@@ -405,7 +426,7 @@ def bench(seconds: float, rate: float, subscribers: int, connections: int) -> in
             flush=True,
         )
         meter = CpuMeter({**pids, "client": os.getpid()})
-        fan = run_subscribers(ws_urls, seconds, 3.0, key, meter)
+        fan = run_subscribers(ws_urls, seconds, 3.0, key, meter, connect_session(key))
         print(
             f"  quarry   {fan['deliveries_per_s']:>9.0f} deliveries/s"
             f"  p50 {fan['p50_ms']:6.1f} ms"
@@ -417,6 +438,35 @@ def bench(seconds: float, rate: float, subscribers: int, connections: int) -> in
         print(meter.line(fan["deliveries"], "delivery"), flush=True)
         cpu_per_delivery = meter.per_unit_us(fan["deliveries"])
         httpx.post(f"{platform.gateway_url}/disconnect", headers=key, json={"session_id": session})
+
+        if direct_fanout:
+            # The same fan-out with the subscribers on the replicas themselves: what the
+            # gateway's relay adds. The session is the token's tenant's (the replicas
+            # take the Bearer token and the gateway proof, as the gateway sends them).
+            bearer = {"Authorization": f"Bearer {token}"}
+            replicas = [profile_url, replica2_url]
+            direct_urls = [
+                f"{replicas[i % 2].replace('http', 'ws', 1)}/ws/comments/{session}?replay=0"
+                for i in range(subscribers)
+            ]
+            direct_meter = CpuMeter({**pids, "client": os.getpid()})
+            plain = run_subscribers(
+                direct_urls, seconds, 3.0, direct, direct_meter, connect_session(bearer)
+            )
+            print(
+                f"  direct   {plain['deliveries_per_s']:>9.0f} deliveries/s"
+                f"  p50 {plain['p50_ms']:6.1f} ms"
+                f"  p99 {plain['p99_ms']:6.1f} ms  (subscribers on the replicas, no gateway)",
+                flush=True,
+            )
+            print(direct_meter.line(plain["deliveries"], "delivery"), flush=True)
+            results.update(
+                ws_direct_deliveries_per_s=round(plain["deliveries_per_s"]),
+                ws_direct_p99_ms=round(plain["p99_ms"], 2),
+            )
+            httpx.post(
+                f"{platform.gateway_url}/disconnect", headers=bearer, json={"session_id": session}
+            )
 
         # --- the ceiling ---
         ceiling_port = free_port(HOST)

@@ -42,6 +42,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResp
 from gateway.counters import CONNECTIONS_REFUSED
 from gateway.settings import GatewaySettings
 from shared.net import is_trusted_proxy
+from shared.websocket_writes import CoalescingWebSocketProtocol
 
 _STATUS = {
     408: b"Request Timeout",
@@ -326,5 +327,7 @@ def server_options(settings: GatewaySettings) -> dict[str, Any]:
         "http": guarded_protocol(limits),
         "ws_max_size": settings.websocket_max_message_bytes,
         "ws_per_message_deflate": settings.websocket_per_message_deflate,
+        # Frames relayed to one client in one loop step leave in one write.
+        "ws": CoalescingWebSocketProtocol,
         "timeout_keep_alive": settings.keep_alive_timeout_seconds,
     }

@@ -145,9 +145,11 @@ class ProfileSettings(CommonSettings):
     # Who holds a streamer's upstream connection (a Redis lease renewed by its holder).
     live_lease_seconds: float = Field(15.0, gt=1)
     live_reconcile_seconds: float = Field(5.0, gt=0)
-    # Comments are written in batches of at most this many, at least this often.
+    # Comments are written (and published) in batches of at most this many, at least this
+    # often. A batch reaches each subscriber in one write (shared.websocket_writes), so a
+    # longer window costs latency (up to the window) and saves CPU per delivery.
     live_batch_size: int = Field(200, ge=1)
-    live_batch_seconds: float = Field(0.005, gt=0)
+    live_batch_seconds: float = Field(0.02, gt=0)
     live_comment_retention_days: int = Field(30, ge=1)
 
     # --- WebSocket ---

@@ -7,9 +7,8 @@ from __future__ import annotations
 import asyncio
 import uuid
 from contextlib import AsyncExitStack
-from typing import Any, cast
+from typing import Any
 
-from limits.aio.storage import RedisStorage
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -27,6 +26,7 @@ from services.auth.service.revocations import RevocationRelay
 from services.auth.service.runtime import AuthRuntime, key_retention_seconds
 from services.auth.settings import AuthSettings
 from shared.identity import AuthMethod, Role
+from shared.limits_storage import redis_storage
 from shared.log import get_logger
 from shared.revocation import RevocationList
 from shared.tasks import stop_tasks
@@ -81,12 +81,7 @@ async def build_runtime(
     await revocations.start()
     stack.push_async_callback(revocations.stop)
     # The limiter shares the process's Redis pool rather than opening its own.
-    storage = RedisStorage(
-        "async+" + settings.redis_url,
-        implementation="redispy",
-        key_prefix="quarry:auth",
-        **cast(dict[str, Any], {"connection_pool": redis.connection_pool}),
-    )
+    storage = redis_storage(settings.redis_url, redis, "quarry:auth")
     runtime = AuthRuntime(
         settings=settings,
         sessions=sessions,

@@ -20,11 +20,10 @@ import random
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import Any, cast
+from typing import Any
 
 import orjson
 from limits import RateLimitItemPerMinute
-from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -48,6 +47,7 @@ from services.profile.live.sources import (
 )
 from services.profile.repository import LiveRepository
 from services.profile.settings import ProfileSettings
+from shared.limits_storage import redis_storage
 from shared.log import get_logger
 
 log = get_logger("services.profile.live.upstream")
@@ -105,12 +105,7 @@ class UpstreamManager:
         self._stopping = asyncio.Event()
         self._renew = redis.register_script(_RENEW)
         self._release = redis.register_script(_RELEASE)
-        storage = RedisStorage(
-            "async+" + settings.redis_url,
-            implementation="redispy",
-            key_prefix=f"{self.ns}:cap",
-            **cast(dict[str, Any], {"connection_pool": redis.connection_pool}),
-        )
+        storage = redis_storage(settings.redis_url, redis, f"{self.ns}:cap")
         self._limiter = MovingWindowRateLimiter(storage)
         self._cap = RateLimitItemPerMinute(settings.live_connects_per_minute)
         self.counters = {

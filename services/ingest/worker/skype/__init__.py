@@ -42,6 +42,10 @@ gzip is bounded in expanded bytes and expansion ratio (bombs). Nothing is extrac
 - ``export.messages()``: ``Iterator[SkypeMessage]`` in file order (MessageList order is not
   time order; never rely on it), one pass only. Memory stays flat: one message in
   progress plus the few hundred of one 64 KB piece of input. Raises ``InvalidExport``.
+- ``export.batches()``: the same messages a list at a time (a run of one conversation's
+  messages from one piece of input), for work done column-wise; one pass, instead of
+  ``messages()``. ``columns.message_columns(batch)`` transposes a batch (one tuple per
+  field, and the send times as exact integer ms and µs arrays).
 - ``export.header``: ``ExportHeader(user_id, export_date)``; Skype writes ``userId`` and
   ``exportDate`` first, so they are set after the first message at the latest, and
   certainly once ``messages()`` is exhausted.
@@ -75,7 +79,9 @@ exports can repeat a pair (re-sent edits), so a bulk load should not reject dupl
 ``special``), ``participants``, ``message_count``. ``ExportHeader``: ``user_id``,
 ``export_date``.
 
-``SkypeAnalytics(owner_id)``: ``add(message)`` per message (O(1) amortised; 16 bytes per
+``SkypeAnalytics(owner_id)``: ``add_batch(messages, columns=None)`` per batch (numpy over
+the batch's columns; the same figures as one by one) or ``add(message)`` (a batch of
+one) (O(1) amortised per message; 16 bytes per
 person-written message kept for response times, all else bounded counters); the owner may
 be set (``analytics.owner_id = ...``) any time before ``result(conversations, names)``,
 which returns the analysis document: a JSON-serialisable dict with the Skype spec's
