@@ -65,6 +65,20 @@ def needs(permission: str) -> object:
 
 
 ReaderDep = Annotated[Principal, needs("read")]
+
+
+async def avatar_reader(request: Request) -> AvatarService:
+    """``AvatarsDep`` + ``ReaderDep`` as one dependency, for the cached profile read: each
+    dependency FastAPI resolves costs its own bookkeeping, and those four (runtime,
+    principal, permission, avatars) were a fifth of a cached read's CPU."""
+    runtime: ProfileRuntime = request.app.state.profile
+    principal = await require_principal(request, runtime.verifier)
+    if not principal.has_scope("read"):
+        raise Forbidden("This credential lacks the 'read' permission")
+    return runtime.avatars
+
+
+AvatarReaderDep = Annotated[AvatarService, Depends(avatar_reader)]
 WriterDep = Annotated[Principal, needs("write")]
 ConnectorDep = Annotated[Principal, needs("connect")]
 

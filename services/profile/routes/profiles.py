@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from services.profile.dependencies import AvatarsDep, ReaderDep, WriterDep
+from services.profile.dependencies import AvatarReaderDep, AvatarsDep, WriterDep
 from services.profile.schemas import (
     ClearedProfiles,
     NotFoundProfile,
@@ -25,7 +25,7 @@ router = APIRouter(tags=["Profile: profiles and avatars"])
         404: {"model": NotFoundProfile, "description": "No such user: an initials avatar"},
     },
 )
-async def get_profile(username: str, avatars: AvatarsDep, _: ReaderDep) -> Response:
+async def get_profile(username: str, avatars: AvatarReaderDep) -> Response:
     """The avatar from the best tier that answers (live, scraper, generator, initials),
     cached per source TTL; an expired one is served while it is refreshed."""
     answer = await avatars.get(username)

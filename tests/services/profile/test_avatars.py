@@ -305,6 +305,10 @@ async def test_invalid_usernames_are_refused_before_any_request(
 async def test_routes_need_a_token_and_the_permission(profile_app: AppFactory, signer: Any) -> None:
     async with profile_app() as p:
         assert (await p.client.get("/profile/someone")).status_code == 401
+        write_only = {"Authorization": f"Bearer {signer.token(scopes=('write',))}"}
+        response = await p.client.get("/profile/someone", headers=write_only)
+        assert response.status_code == 403
+        assert response.json()["error"] == "INSUFFICIENT_PERMISSIONS"
         read_only = {"Authorization": f"Bearer {signer.token(scopes=('read',))}"}
         response = await p.client.post("/cache/clear-expired", headers=read_only)
         assert response.status_code == 403
