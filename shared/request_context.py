@@ -53,6 +53,15 @@ class RequestIdMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         token = request_id_var.set(request_id)
 
+        if scope["type"] == "websocket":
+            # Nothing to add to a WebSocket's messages: its frames go to uvicorn without
+            # one more coroutine each (a comment fan-out sends thousands a second).
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                request_id_var.reset(token)
+            return
+
         header = (b"x-request-id", request_id.encode())
 
         async def send_with_id(message: Message) -> None:
