@@ -14,7 +14,6 @@ seconds (:func:`remote_revocations` reads it over HTTP).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
@@ -23,6 +22,7 @@ from redis.asyncio import Redis
 
 from shared.backoff import Backoff
 from shared.log import get_logger
+from shared.tasks import stop_tasks
 
 if TYPE_CHECKING:  # only the helpers below take an httpx client
     import httpx
@@ -180,8 +180,4 @@ class RevocationList:
             )
 
     async def stop(self) -> None:
-        for task in (self._task, self._poller):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+        await stop_tasks([self._task, self._poller])

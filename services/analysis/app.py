@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
@@ -19,6 +18,7 @@ from services.analysis.settings import AnalysisSettings
 from shared.resources import open_database, open_http, open_object_storage, open_redis
 from shared.service_app import create_service_app
 from shared.service_auth import open_token_verifier
+from shared.tasks import stop_tasks
 
 
 @asynccontextmanager
@@ -65,11 +65,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await stop_tasks(tasks)
 
 
 def create_app(settings: AnalysisSettings | None = None) -> FastAPI:

@@ -11,7 +11,6 @@ from services.auth.models import SCHEMA
 from services.auth.routes import ROUTERS
 from services.auth.service.bootstrap import (
     build_runtime,
-    cancel_task,
     check_revocations,
     check_signing_keys,
 )
@@ -19,6 +18,7 @@ from services.auth.service.housekeeping import run_periodically
 from services.auth.settings import AuthSettings
 from shared.resources import open_database, open_redis
 from shared.service_app import create_service_app
+from shared.tasks import stop_tasks
 
 
 @asynccontextmanager
@@ -35,7 +35,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             pruner = asyncio.create_task(run_periodically(engine, settings), name="auth-prune")
             app.state.pruner = pruner
             # Registered after the engine: cancelled (and awaited) before it is disposed.
-            stack.push_async_callback(cancel_task, pruner)
+            stack.push_async_callback(stop_tasks, [pruner])
         yield
 
 

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -18,17 +17,11 @@ from services.ingest.uploads.storage import ensure_bucket
 from shared.resources import open_database, open_http, open_object_storage, open_redis
 from shared.service_app import create_service_app
 from shared.service_auth import open_token_verifier
+from shared.tasks import stop_tasks
 
 
 def _background(stack: AsyncExitStack, work: Coroutine[Any, Any, None], name: str) -> None:
-    task = asyncio.create_task(work, name=name)
-
-    async def cancel() -> None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    stack.push_async_callback(cancel)
+    stack.push_async_callback(stop_tasks, [asyncio.create_task(work, name=name)])
 
 
 @asynccontextmanager

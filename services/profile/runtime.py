@@ -39,6 +39,7 @@ from services.profile.service.live import LiveService
 from services.profile.settings import ProfileSettings
 from shared.log import get_logger
 from shared.service_auth import open_token_verifier
+from shared.tasks import stop_tasks
 from shared.tokens import TokenVerifier
 
 log = get_logger("services.profile.runtime")
@@ -180,15 +181,6 @@ class ProfileRuntime:
         await stop_tasks(self._tasks)
         with contextlib.suppress(Exception):
             await self.redis.delete(self.presence_key(self.replica_id))
-
-
-async def stop_tasks(tasks: list[asyncio.Task[Any]], timeout: float = 5.0) -> None:
-    """Cancel and wait a bounded time (a library that swallows a cancellation, as a
-    Redis call caught mid-command can, must not hang the shutdown)."""
-    for task in tasks:
-        task.cancel()
-    if tasks:
-        await asyncio.wait(tasks, timeout=timeout)
 
 
 def _sum_memory(snapshots: list[dict[str, Any]]) -> dict[str, int]:

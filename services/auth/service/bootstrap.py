@@ -5,7 +5,6 @@ several replicas starting at once (advisory locks)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from contextlib import AsyncExitStack
 from typing import Any
@@ -30,6 +29,7 @@ from shared.identity import AuthMethod, Role
 from shared.limits_storage import redis_storage
 from shared.log import get_logger
 from shared.revocation import RevocationList
+from shared.tasks import stop_tasks
 from shared.tokens import TokenVerifier
 
 log = get_logger("services.auth.service.bootstrap")
@@ -109,14 +109,8 @@ async def build_runtime(
     await ensure_bootstrap_admin(runtime)
     # Publishes what was revoked while Redis was away (or by a replica that died).
     relay = asyncio.create_task(runtime.relay.run(), name="auth-revocation-relay")
-    stack.push_async_callback(cancel_task, relay)
+    stack.push_async_callback(stop_tasks, [relay])
     return runtime
-
-
-async def cancel_task(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
 
 
 async def check_revocations(runtime: AuthRuntime) -> dict[str, Any]:
