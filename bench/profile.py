@@ -248,6 +248,15 @@ def run_subscribers(
         return asyncio.run(subscribe(urls, seconds, warmup, headers, meter, when_open))
 
 
+def print_fanout(label: str, result: dict[str, Any], meter: CpuMeter, note: str) -> None:
+    print(
+        f"  {label:<8} {result['deliveries_per_s']:>9.0f} deliveries/s"
+        f"  p50 {result['p50_ms']:6.1f} ms  p99 {result['p99_ms']:6.1f} ms  ({note})",
+        flush=True,
+    )
+    print(meter.line(result["deliveries"], "delivery"), flush=True)
+
+
 def _wait_port(port: int, process: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
     import socket
 
@@ -453,13 +462,7 @@ def bench(
             plain = run_subscribers(
                 direct_urls, seconds, 3.0, direct, direct_meter, connect_session(bearer)
             )
-            print(
-                f"  direct   {plain['deliveries_per_s']:>9.0f} deliveries/s"
-                f"  p50 {plain['p50_ms']:6.1f} ms"
-                f"  p99 {plain['p99_ms']:6.1f} ms  (subscribers on the replicas, no gateway)",
-                flush=True,
-            )
-            print(direct_meter.line(plain["deliveries"], "delivery"), flush=True)
+            print_fanout("direct", plain, direct_meter, "subscribers on the replicas, no gateway")
             results.update(
                 ws_direct_deliveries_per_s=round(plain["deliveries_per_s"]),
                 ws_direct_p99_ms=round(plain["p99_ms"], 2),
@@ -490,13 +493,7 @@ def bench(
         bare = run_subscribers(
             [f"ws://{HOST}:{ceiling_port}/ws"] * subscribers, seconds, 2.0, {}, ceiling_meter
         )
-        print(
-            f"  ceiling  {bare['deliveries_per_s']:>9.0f} deliveries/s"
-            f"  p50 {bare['p50_ms']:6.1f} ms"
-            f"  p99 {bare['p99_ms']:6.1f} ms  (bare Starlette, one process, no gateway/Redis)",
-            flush=True,
-        )
-        print(ceiling_meter.line(bare["deliveries"], "delivery"), flush=True)
+        print_fanout("ceiling", bare, ceiling_meter, "bare Starlette, one process, no Redis")
         results.update(
             ws_deliveries_per_s=round(fan["deliveries_per_s"]),
             ws_p50_ms=round(fan["p50_ms"], 2),

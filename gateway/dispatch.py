@@ -147,14 +147,7 @@ class GatewayDispatcher:
             origin=origin,
             service=route.owner.value,
             request=headers,
-            headers=upstream_request_headers(
-                headers,
-                peer=peer,
-                request_id=self._request_id(scope),
-                bearer=auth.access_token if auth is not None else None,
-                proof=runtime.proof_header_raw,
-                origin_host=runtime.service_hosts[route.owner],
-            ),
+            headers=self._upstream_headers(runtime, route, scope, headers, peer, auth),
             max_body=(
                 settings.max_upload_bytes
                 if route.body is BodyLimit.UPLOAD
@@ -230,16 +223,7 @@ class GatewayDispatcher:
                 send,
                 base_url=runtime.service_urls[route.owner],
                 service=route.owner.value,
-                headers=as_text(
-                    upstream_request_headers(
-                        headers,
-                        peer=peer,
-                        request_id=self._request_id(scope),
-                        bearer=auth.access_token if auth is not None else None,
-                        proof=runtime.proof_header_raw,
-                        origin_host=runtime.service_hosts[route.owner],
-                    )
-                ),
+                headers=as_text(self._upstream_headers(runtime, route, scope, headers, peer, auth)),
                 query=upstream_query,
                 extra_headers=extra,
             )
@@ -249,6 +233,26 @@ class GatewayDispatcher:
                 del runtime.websockets[session_id]
 
     # --- steps ------------------------------------------------------------------
+
+    def _upstream_headers(
+        self,
+        runtime: GatewayRuntime,
+        route: Route,
+        scope: Scope,
+        headers: RequestHeaders,
+        peer: Peer,
+        auth: Authenticated | None,
+    ) -> HeaderList:
+        """What the owning service receives: the client's headers, cleaned, with the
+        peer, the request id, the caller's identity and the gateway's proof."""
+        return upstream_request_headers(
+            headers,
+            peer=peer,
+            request_id=self._request_id(scope),
+            bearer=auth.access_token if auth is not None else None,
+            proof=runtime.proof_header_raw,
+            origin_host=runtime.service_hosts[route.owner],
+        )
 
     @staticmethod
     def _request_id(scope: Scope) -> str:

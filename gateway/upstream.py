@@ -405,22 +405,17 @@ class UpstreamPool:
     async def _acquire(
         self, origin: tuple[str, int], connect_timeout: float, wait_timeout: float
     ) -> _Connection:
-        idle = self._idle.get(origin)
-        now = time.monotonic()
-        while idle:
-            connection = idle.pop()
-            if not connection.closed and now - connection.idle_since < self._keepalive:
-                connection.reused = True
-                return connection
-            connection.close()
-        if self._max and len(self._open) >= self._max:
-            await self._wait_for_slot(wait_timeout)
-        return await self._connect(origin, connect_timeout)
-
-    async def _wait_for_slot(self, timeout: float) -> None:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while len(self._open) >= self._max:
+        deadline: float | None = None
+        while True:
+            connection = self._idle_connection(origin)
+            if connection is not None:
+                return connection
+            if not self._max or len(self._open) < self._max or self._close_one_idle():
+                return await self._connect(origin, connect_timeout)
+            # Every connection is busy: wait for one to come back or to close.
+            if deadline is None:
+                deadline = loop.time() + wait_timeout
             waiter = loop.create_future()
             self._waiters.append(waiter)
             try:
@@ -431,6 +426,29 @@ class UpstreamPool:
             finally:
                 if waiter in self._waiters:
                     self._waiters.remove(waiter)
+
+    def _idle_connection(self, origin: tuple[str, int]) -> _Connection | None:
+        """The most recently used idle connection to ``origin`` still fit for reuse."""
+        idle = self._idle.get(origin)
+        now = time.monotonic()
+        while idle:
+            connection = idle.pop()
+            if not connection.closed and now - connection.idle_since < self._keepalive:
+                connection.reused = True
+                return connection
+            connection.close()
+            self.forget(connection)
+        return None
+
+    def _close_one_idle(self) -> bool:
+        """Make room at the cap by closing an idle connection to another service."""
+        for idle in self._idle.values():
+            if idle:
+                connection = idle.pop(0)  # the least recently used
+                connection.close()
+                self.forget(connection)
+                return True
+        return False
 
     async def _connect(self, origin: tuple[str, int], timeout: float) -> _Connection:
         loop = asyncio.get_running_loop()
@@ -455,6 +473,7 @@ class UpstreamPool:
             connection.reset()
             connection.idle_since = time.monotonic()
             self._idle.setdefault(connection.origin, []).append(connection)
+            self._wake_waiter()  # a request waiting at the cap may take it
         else:
             connection.reset()
             connection.close()

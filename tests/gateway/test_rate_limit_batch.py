@@ -30,10 +30,8 @@ def remaining(headers: list[tuple[bytes, bytes]]) -> int:
     return int(dict(headers)[REMAINING])
 
 
-async def test_concurrent_checks_are_pipelined_and_each_counted_once(
-    limiter: GatewayRateLimiter, redis_url: str
-) -> None:
-    user = f"user:{uuid.uuid4().hex}"
+def count_pipelines(limiter: GatewayRateLimiter) -> list[int]:
+    """The size of each pipeline the limiter sends from now on (appended as it goes)."""
     sent: list[int] = []
     pipeline = limiter._pipeline
 
@@ -42,6 +40,14 @@ async def test_concurrent_checks_are_pipelined_and_each_counted_once(
         return await pipeline(batch)
 
     limiter._pipeline = counting  # type: ignore[method-assign]
+    return sent
+
+
+async def test_concurrent_checks_are_pipelined_and_each_counted_once(
+    limiter: GatewayRateLimiter, redis_url: str
+) -> None:
+    user = f"user:{uuid.uuid4().hex}"
+    sent = count_pipelines(limiter)
     answers = await asyncio.gather(
         *(limiter.check(RateClass.API, user) for _ in range(25)), return_exceptions=True
     )
@@ -66,14 +72,7 @@ async def test_a_redis_that_lost_the_script_gets_it_again(
         await redis.script_flush()
     finally:
         await redis.aclose()
-    sent: list[int] = []
-    pipeline = limiter._pipeline
-
-    async def counting(batch: list) -> list:  # type: ignore[type-arg]
-        sent.append(len(batch))
-        return await pipeline(batch)
-
-    limiter._pipeline = counting  # type: ignore[method-assign]
+    sent = count_pipelines(limiter)
     limiter._direct += 1  # as if a call were on its way: all five share one pipeline
     try:
         answers = await asyncio.gather(*(limiter.check(RateClass.API, user) for _ in range(5)))
