@@ -43,6 +43,7 @@ from services.ingest.worker.queues import JobQueues
 from services.ingest.worker.settings import WorkerSettings
 from services.ingest.worker.webhooks import WebhookClient
 from shared.log import get_logger
+from shared.tasks import stop_tasks
 
 log = get_logger("services.ingest.worker")
 
@@ -147,6 +148,8 @@ class JobExecutor:
             return False
         except Exception as exc:
             reason = describe(exc)
+            # Now, not only in the finally: a wait for the store may last minutes, and the
+            # work dir can hold a partial download of the upload.
             await asyncio.to_thread(shutil.rmtree, work_dir, True)
             if is_store_outage(exc) and outage.remaining() > 0 and not self._stopping.is_set():
                 waited = await self._wait_for_store(ctx, message, outage, reason)
@@ -198,9 +201,7 @@ class JobExecutor:
                 self._s3, self._settings.bucket, stopping=self._stopping, ended=ctx.cancelled.is_set
             )
         finally:
-            keeper.cancel()
-            with contextlib.suppress(BaseException):
-                await keeper
+            await stop_tasks([keeper])
         log.info("job_store_wait_over", job_id=ctx.job_id, outcome=waited.value)
         return waited
 
