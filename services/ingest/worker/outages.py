@@ -20,29 +20,29 @@ from collections.abc import Callable
 from typing import Any
 
 import aiohttp
-import botocore.exceptions
 
+from shared.backing_errors import unavailable_backend
 from shared.backoff import Backoff
 
-# What an unreachable or cut-off store looks like through aioboto3: botocore's
-# connection and transport errors (refused, timed out, closed mid-response) and the
-# aiohttp ones a streamed body raises when its connection drops.
-_OUTAGES: tuple[type[BaseException], ...] = (
-    botocore.exceptions.ConnectionError,
-    botocore.exceptions.HTTPClientError,
-    aiohttp.ClientConnectionError,
-    aiohttp.ClientPayloadError,
-)
+# What a streamed body raises when its connection to the store drops (aioboto3 reads it
+# with aiohttp); the shared classifier does not count aiohttp's errors, which in other
+# processes (the gateway's relay) are not about the store.
+_BODY_CUT = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError)
 
 
 def is_store_outage(exc: BaseException) -> bool:
-    """Whether ``exc`` (or what it was raised from) is the object store being unreachable."""
-    seen: set[int] = set()
+    """Whether ``exc`` (or what it was raised from) is the object store being
+    unreachable: what :func:`shared.backing_errors.unavailable_backend` calls object
+    storage (botocore's connection and transport errors, a 5xx answer), or a streamed
+    body cut off. A bare refused connection is not counted: it may be a webhook's."""
+    if unavailable_backend(exc) == "object storage":
+        return True
     current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, _OUTAGES):
+    for _ in range(10):
+        if current is None:
+            return False
+        if isinstance(current, _BODY_CUT):
             return True
-        seen.add(id(current))
         current = current.__cause__ or current.__context__
     return False
 
